@@ -1,0 +1,31 @@
+"""`python -m tfllm.models --preset bert_base`: architecture, parameters, FLOPs/token."""
+
+from absl import flags
+
+from tfllm import cli
+from tfllm.errors import ConfigError
+from tfllm.models import build_pretraining_model, config_flags
+from tfllm.models.stats import describe, model_stats
+
+config_flags.define_flags()
+flags.DEFINE_integer("sequence_length", None,
+                     "Length used for the attention FLOPs (default: max_sequence_length).")
+flags.DEFINE_boolean("summary", False, "Also print Keras's layer-by-layer summary.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    config = config_flags.config_from_flags()
+    if FLAGS.sequence_length is not None and not 0 < FLAGS.sequence_length <= config.max_sequence_length:
+        raise ConfigError(f"--sequence_length={FLAGS.sequence_length} must be between 1 and "
+                          f"the model's max_sequence_length, {config.max_sequence_length}.")
+    model = build_pretraining_model(config)
+    if FLAGS.summary:
+        model.summary(expand_nested=True)
+    print(describe(FLAGS.preset, model, model_stats(model, FLAGS.sequence_length)))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,62 @@
+"""Functional Keras models that are built from, and serialise as, a config dataclass."""
+
+import keras
+
+from tfllm.models import configs
+from tfllm.models.inputs import check_token_inputs, guard_length
+
+
+class ConfiguredModel(keras.Model):
+    """A backbone whose whole architecture is `self.config`.
+
+    Keras's default `get_config` for functional models returns the layer graph,
+    which cannot be passed back to a subclass constructor; the config dataclass
+    can, and it is the same JSON saved next to every artifact.
+    """
+
+    input_names = ()
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Checked before Keras's own input-spec checks, whose messages are vaguer.
+        check_token_inputs(inputs, self.input_names, self.config.max_sequence_length,
+                           type(self).__name__)
+        return super().__call__({key: inputs[key] for key in self.input_names}, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        inputs = dict(inputs)
+        inputs["token_ids"] = guard_length(keras.ops.convert_to_tensor(inputs["token_ids"]),
+                                           self.config.max_sequence_length, type(self).__name__)
+        return super().call(inputs, training=training, mask=mask)
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(configs.from_dict(config.pop("config")), **config)
+
+
+class BackboneTask(keras.Model):
+    """A model made of a backbone plus heads; serialises the backbone inside it."""
+
+    extra_input_names = ()
+
+    def __call__(self, inputs, *args, **kwargs):
+        names = (*self.backbone.input_names, *self.extra_input_names)
+        check_token_inputs(inputs, names, self.config.max_sequence_length, type(self).__name__)
+        return super().__call__({key: inputs[key] for key in names}, *args, **kwargs)
+
+    def get_config(self):
+        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
+        return cls(backbone, **config)
+
+    @property
+    def config(self):
+        return self.backbone.config
