@@ -14,6 +14,20 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   exit 2
 fi
 
+# Real public text for the default corpus (fortune quotes by category, WordNet
+# glosses, the Jargon File): Debian ships it, nothing is downloaded at run time.
+DEBIAN_PACKAGES="fortunes wordnet-base jargon-text"
+missing=$(for p in $DEBIAN_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "Installing the default corpus packages: $missing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "warning: Debian packages missing ($missing); the default corpus needs them:" \
+         "sudo apt-get install $missing" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   if ! "$PYTHON" -m venv .venv 2>/dev/null; then
     rm -rf .venv

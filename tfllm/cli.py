@@ -3,22 +3,37 @@
 import sys
 import textwrap
 
-from absl import app
+from absl import app, flags
 
 from tfllm.errors import TfllmError
 
 CONFIG_ERROR_EXIT_CODE = 2
 
 
-def run(main):
-    """Runs an absl `main`, turning user errors into one paragraph and exit code 2."""
+def run(main, pass_unknown_flags=False):
+    """Runs an absl `main`, turning user errors into one paragraph and exit code 2.
+
+    With `pass_unknown_flags`, flags this program does not define reach `main` in
+    argv (for Beam's pipeline options) instead of failing absl's parsing.
+    """
 
     def guarded_main(argv):
         try:
             return main(argv)
         except TfllmError as error:
-            message = " ".join(str(error).split())
-            sys.stderr.write(textwrap.fill(f"error: {message}", width=100) + "\n")
-            sys.exit(CONFIG_ERROR_EXIT_CODE)
+            fail(error)
 
-    app.run(guarded_main)
+    def parse_known(argv):
+        try:
+            return flags.FLAGS(argv, known_only=True)
+        except flags.Error as error:
+            fail(error)
+
+    app.run(guarded_main, **({"flags_parser": parse_known} if pass_unknown_flags else {}))
+
+
+def fail(error):
+    """Prints `error` as one paragraph and exits with the configuration-error status."""
+    message = " ".join(str(error).split())
+    sys.stderr.write(textwrap.fill(f"error: {message}", width=100) + "\n")
+    sys.exit(CONFIG_ERROR_EXIT_CODE)

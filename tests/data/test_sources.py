@@ -1,0 +1,102 @@
+import gzip
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tfllm.data.sources import (ReadDocuments, SourceConfig, decode, label_from_path,
+                                match_inputs)
+from tfllm.errors import ConfigError
+
+
+def _read(config, check):
+    with TestPipeline() as pipeline:
+        documents = pipeline | ReadDocuments(config)
+        check(documents)
+
+
+def _texts(documents):
+    return documents | beam.Map(lambda d: d.text)
+
+
+def test_fortune_style_delimiter_plain_and_gzip(tmp_path):
+    body = "First quote\nover two lines.\n%\nSecond quote.\n%\n%\nThird.\n"
+    (tmp_path / "people").write_text(body)
+    with gzip.open(tmp_path / "work.gz", "wt") as f:
+        f.write(body)
+    config = SourceConfig(patterns=(str(tmp_path / "*"),), split="delimiter",
+                          label_from_filename=True)
+    expected = ["First quote\nover two lines.\n", "Second quote.\n", "Third.\n"]
+    _read(config, lambda docs: assert_that(_texts(docs), equal_to(expected * 2)))
+    _read(config, lambda docs: assert_that(docs | beam.Map(lambda d: d.label),
+                                           equal_to(["people"] * 3 + ["work"] * 3),
+                                           label="labels"))
+
+
+@pytest.mark.parametrize("split, expected", [
+    ("blank_lines", ["a b\nc\n", "d\n"]),
+    ("line", ["a b\n", "c\n", "d\n"]),
+    ("file", ["a b\nc\n\n\nd\n"]),
+])
+def test_text_splits(tmp_path, split, expected):
+    (tmp_path / "doc.txt").write_text("a b\nc\n\n\nd\n")
+    config = SourceConfig(patterns=(str(tmp_path / "doc.txt"),), split=split)
+    _read(config, lambda docs: assert_that(_texts(docs), equal_to(expected)))
+
+
+def test_jsonl_counts_bad_lines_and_reads_labels(tmp_path):
+    lines = [json.dumps({"body": "good one", "topic": "a"}), "{not json",
+             json.dumps({"other": "no text"}), json.dumps([1, 2]),
+             "[" * 100_000 + "]" * 100_000, json.dumps({"body": "good two", "topic": 7})]
+    with gzip.open(tmp_path / "data.jsonl.gz", "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    config = SourceConfig(patterns=(str(tmp_path / "data.jsonl.gz"),), format="jsonl",
+                          text_field="body", label_field="topic")
+    pipeline = TestPipeline()
+    documents = pipeline | ReadDocuments(config)
+    assert_that(documents | beam.Map(lambda d: (d.text, d.label)),
+                equal_to([("good one", "a"), ("good two", "7")]))
+    result = pipeline.run()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["jsonl_invalid_lines"] == 2  # bad JSON and the deeply nested line
+    assert counters["jsonl_missing_text_field"] == 2
+    assert counters["documents_read"] == 2
+
+
+def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+    (tmp_path / "bad.txt").write_bytes(b"caf\xc3\xa9 ok\n\nbroken \xff\xfe bytes\n")
+    config = SourceConfig(patterns=(str(tmp_path / "bad.txt"),))
+    _read(config, lambda docs: assert_that(
+        docs | beam.Map(lambda d: (d.text, d.undecodable_bytes)),
+        equal_to([("café ok\n", 0), ("broken \ufffd\ufffd bytes\n", 2)])))
+
+
+def test_decode_keeps_valid_replacement_characters():
+    assert decode("\ufffd fine".encode()) == ("\ufffd fine", 0)
+
+
+def test_label_from_path():
+    assert label_from_path("/usr/share/games/fortunes/people") == "people"
+    assert label_from_path("gs://bucket/news.jsonl.gz") == "news"
+
+
+def test_match_inputs_sorted_with_exclusions_and_clear_errors(tmp_path):
+    for name in ("b", "a", "a.dat"):
+        (tmp_path / name).write_text("x")
+    files = match_inputs([str(tmp_path / "*")], exclude=("*.dat",))
+    assert [f["path"].rsplit("/", 1)[1] for f in files] == ["a", "b"]
+    assert all(f["size"] == 1 for f in files)
+    with pytest.raises(ConfigError, match="matches no file"):
+        match_inputs([str(tmp_path / "missing*")])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"format": "csv"}, "--input_format must be one of"),
+    ({"split": "paragraphs"}, "--text_split must be one of"),
+    ({"patterns": ()}, "No input given"),
+])
+def test_bad_source_config(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        SourceConfig(**{"patterns": ("x",), **kwargs})

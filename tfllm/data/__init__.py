@@ -1,0 +1,1 @@
+"""Data: Beam preprocessing transforms, the TFRecord schema, and tf.data readers."""

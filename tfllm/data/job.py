@@ -1,0 +1,309 @@
+"""The preprocessing job: raw text -> clean corpus -> tokenizer -> TFRecords + manifest.
+
+Two Beam pipelines run on whatever runner the pipeline options name (DirectRunner
+by default; Dataflow, Flink or Spark unchanged). Between them the driver trains
+the tokenizer on the cleaned corpus, the one step that needs all of it at once.
+"""
+
+import dataclasses
+import glob
+import gzip
+import json
+import logging
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import tfllm
+from tfllm.data import output, schema
+from tfllm.data.bert_examples import BertExampleConfig, MakeBertExamples
+from tfllm.data.classify_examples import ClassifyExampleConfig, MakeClassifyExamples
+from tfllm.data.dedup import DeduplicateDocuments, DeduplicateLines
+from tfllm.data.documents import COUNTER_NAMESPACE, Document, counter
+from tfllm.data.filters import FilterConfig, QualityFilter
+from tfllm.data.gpt_examples import GptExampleConfig, MakeGptExamples
+from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
+from tfllm.data.normalize import NormalizeConfig, NormalizeText
+from tfllm.data.pii import ScrubPII
+from tfllm.data.sources import SourceConfig, ReadDocuments, match_inputs
+from tfllm.data.write import SPLITS, WriteTFRecords, split_of
+from tfllm.errors import ConfigError
+from tfllm.text import tokenizers
+
+CLEAN_DIR = "clean"
+
+
+@dataclasses.dataclass(frozen=True)
+class DedupConfig:
+    exact_documents: bool = True
+    lines: bool = True
+    min_line_chars: int = 20
+    near: bool = True
+    minhash: MinHashConfig = MinHashConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    kind: str
+    output_dir: str
+    source: SourceConfig
+    normalize: NormalizeConfig = NormalizeConfig()
+    filters: FilterConfig = FilterConfig()
+    scrub_pii: bool = True
+    dedup: DedupConfig = DedupConfig()
+    examples: object = None
+    tokenizer: str = ""  # an existing vocab.txt / tokenizer.model; empty: train one
+    tokenizer_family: str = ""  # bert (WordPiece) or gpt (SentencePiece); default by kind
+    vocab_size: int = 4096
+    tokenizer_max_documents: int = 100_000
+    eval_fraction: float = 0.05
+    num_shards: int = 4
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.kind not in schema.KINDS:
+            raise ConfigError(f"--kind must be one of {', '.join(schema.KINDS)}; "
+                              f"got {self.kind!r}.")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"--eval_fraction must be in [0, 1); got {self.eval_fraction}.")
+        if self.num_shards < 1:
+            raise ConfigError(f"--num_shards must be at least 1; got {self.num_shards}.")
+        if self.vocab_size < 100:
+            raise ConfigError(f"--vocab_size must be at least 100; got {self.vocab_size}.")
+        if self.tokenizer_family not in ("", "bert", "gpt"):
+            raise ConfigError("--tokenizer_family must be bert (WordPiece) or gpt "
+                              f"(SentencePiece); got {self.tokenizer_family!r}.")
+
+    @property
+    def family(self):
+        return self.tokenizer_family or ("gpt" if self.kind == "gpt" else "bert")
+
+
+def default_examples_config(kind):
+    return {"bert": BertExampleConfig, "gpt": GptExampleConfig,
+            "classify": ClassifyExampleConfig}[kind]()
+
+
+def _as_json(value):
+    return json.loads(json.dumps(dataclasses.asdict(value), default=str))
+
+
+def _counters(result):
+    """Committed counter values of a finished pipeline, summed over steps."""
+    totals = {}
+    query = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))
+    for metric in query["counters"]:
+        value = metric.committed if metric.committed is not None else metric.attempted
+        totals[metric.key.metric.name] = totals.get(metric.key.metric.name, 0) + value
+    return totals
+
+
+class _Progress(beam.DoFn):
+    """Logs a line at most every `interval` seconds per worker while documents flow."""
+
+    def __init__(self, label, interval=10.0):
+        self._label = label
+        self._interval = interval
+
+    def start_bundle(self):
+        self._seen, self._start = 0, time.monotonic()
+        self._last = self._start
+
+    def process(self, element):
+        self._seen += 1
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            rate = self._seen / (now - self._start)
+            logging.info("%s: %d documents in this bundle (%.0f/s)", self._label,
+                         self._seen, rate)
+        yield element
+
+
+def _to_json_line(document):
+    return json.dumps({"doc_id": document.doc_id, "text": document.text,
+                       "label": document.label, "source": document.source},
+                      ensure_ascii=False)
+
+
+def _from_json_line(line):
+    record = json.loads(line)
+    return Document(doc_id=record["doc_id"], text=record["text"], source=record["source"],
+                    label=record["label"])
+
+
+def _clean_pipeline(config, pipeline, clean_prefix, files):
+    documents = (pipeline
+                 | "Read" >> ReadDocuments(config.source, files)
+                 | "Progress" >> beam.ParDo(_Progress("reading"))
+                 | "Normalize" >> NormalizeText(config.normalize)
+                 | "QualityFilter" >> QualityFilter(config.filters))
+    if config.scrub_pii:
+        documents = documents | "ScrubPII" >> ScrubPII()
+    if config.dedup.exact_documents:
+        documents = documents | "DedupDocuments" >> DeduplicateDocuments()
+    if config.dedup.lines:
+        documents = documents | "DedupLines" >> DeduplicateLines(config.dedup.min_line_chars)
+    if config.dedup.near:
+        documents = documents | "NearDedup" >> DeduplicateNearDuplicates(config.dedup.minhash)
+    _ = (documents
+         | "Labels" >> beam.Map(lambda d: d.label)
+         | "DistinctLabels" >> beam.Distinct()
+         | "WriteLabels" >> beam.io.WriteToText(f"{clean_prefix}-labels", num_shards=1,
+                                                shard_name_template=""))
+    _ = (documents
+         | "CountKept" >> beam.Map(_count_kept)
+         | "ToJson" >> beam.Map(_to_json_line)
+         | "WriteClean" >> beam.io.WriteToText(clean_prefix, file_name_suffix=".jsonl.gz",
+                                               num_shards=config.num_shards))
+
+
+def _count_kept(document):
+    counter("documents_kept").inc()
+    return document
+
+
+def _clean_texts(clean_dir, limit):
+    """Streams up to `limit` cleaned texts (the tokenizer's training sample)."""
+    seen = 0
+    for path in sorted(glob.glob(os.path.join(clean_dir, "*.jsonl.gz"))):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if seen == limit:
+                    return
+                seen += 1
+                yield json.loads(line)["text"]
+
+
+def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs):
+    examples_config = config.examples
+    documents = (pipeline
+                 | "ReadClean" >> beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
+                 | "Parse" >> beam.Map(_from_json_line))
+    by_split = documents | "Split" >> beam.Partition(
+        lambda d, _: SPLITS.index(split_of(d.doc_id, config.eval_fraction)), len(SPLITS))
+    for split, split_documents in zip(SPLITS, by_split):
+        if config.kind == "bert":
+            maker = MakeBertExamples(examples_config, tokenizer.path, tokenizer.special_ids,
+                                     tokenizer.vocab_size, num_docs)
+        elif config.kind == "gpt":
+            maker = MakeGptExamples(examples_config, tokenizer.path, tokenizer.special_ids,
+                                    num_docs)
+        else:
+            maker = MakeClassifyExamples(examples_config, tokenizer.path,
+                                         tokenizer.special_ids, labels)
+        shards = config.num_shards if split == "train" else max(1, config.num_shards // 4)
+        _ = (split_documents
+             | f"Make_{split}" >> maker
+             | f"Write_{split}" >> WriteTFRecords(out_dir, split, shards,
+                                                  feature_schema(config)))
+
+
+def feature_schema(config):
+    examples = config.examples
+    if config.kind == "bert":
+        return schema.feature_lengths("bert", examples.sequence_length,
+                                      examples.max_predictions_per_seq
+                                      if examples.static_masking else 0)
+    return schema.feature_lengths(config.kind, examples.sequence_length)
+
+
+def _job_fingerprint(config, inputs):
+    return output.fingerprint({"config": _as_json(config), "inputs": inputs,
+                               "version": tfllm.__version__})
+
+
+def run(config, beam_args=(), report=print):
+    """Runs the whole job; returns the manifest (the existing one if up to date)."""
+    if config.source.format == "tfds":
+        inputs = [{"tfds": config.source.patterns[0]}]
+    else:
+        inputs = match_inputs(config.source.patterns, config.source.exclude)
+    if config.tokenizer:
+        tokenizers.load_tokenizer(config.tokenizer)  # fail early on a bad file
+    digest = _job_fingerprint(config, inputs)
+    temporary = output.begin(config.output_dir, digest, config.overwrite)
+    if temporary is None:
+        report(f"{config.output_dir} is up to date (same inputs and flags); nothing to do.")
+        return output.read_manifest(config.output_dir)
+    try:
+        manifest = _run_into(config, beam_args, inputs, digest, temporary, report)
+        output.commit(temporary, config.output_dir, manifest)
+    except BaseException:
+        output.abort(temporary)
+        raise
+    return manifest
+
+
+def _run_into(config, beam_args, inputs, digest, temporary, report):
+    options = PipelineOptions(list(beam_args))
+    start = time.monotonic()
+    clean_dir = os.path.join(temporary, CLEAN_DIR)
+    os.makedirs(clean_dir)
+    report(f"[1/3] cleaning {len(inputs)} input(s) with Beam "
+           f"({options.get_all_options()['runner'] or 'DirectRunner'})...")
+    with beam.Pipeline(options=options) as pipeline:
+        _clean_pipeline(config, pipeline, os.path.join(clean_dir, "part"),
+                        [i["path"] for i in inputs if "path" in i])
+    statistics = _counters(pipeline.result)
+    num_documents = statistics.get("documents_kept", 0)
+    with open(os.path.join(clean_dir, "part-labels")) as f:
+        labels = sorted(line.rstrip("\n") for line in f if line.strip())
+    os.remove(os.path.join(clean_dir, "part-labels"))
+    if not num_documents:
+        raise ConfigError("No document survived cleaning: the input is empty or every "
+                          f"document was filtered out (statistics: {statistics}). Check the "
+                          "input format flags or relax the filters.")
+    if config.kind == "classify" and len(labels) < 2:
+        raise ConfigError("Classification needs at least two labels; the cleaned corpus has "
+                          f"{labels or 'none'}. Set --label_field or --label_from_filename.")
+
+    if config.tokenizer:
+        tokenizer_path = config.tokenizer
+        report(f"[2/3] using the given tokenizer {tokenizer_path}")
+    else:
+        sample = min(num_documents, config.tokenizer_max_documents)
+        report(f"[2/3] training a {config.family} tokenizer ({config.vocab_size} tokens) on "
+               f"{sample} documents...")
+        tokenizer_path = tokenizers.train_tokenizer(
+            config.family, _clean_texts(clean_dir, sample), config.vocab_size, temporary)
+    tokenizer = tokenizers.load_tokenizer(tokenizer_path)
+    if config.tokenizer:  # copied in, so the artifact is self-contained
+        tokenizer_path = os.path.join(temporary, os.path.basename(config.tokenizer))
+        with open(config.tokenizer, "rb") as src, open(tokenizer_path, "wb") as dst:
+            dst.write(src.read())
+    if labels:
+        with open(os.path.join(temporary, "labels.txt"), "w") as f:
+            f.write("\n".join(labels) + "\n")
+
+    report(f"[3/3] making {config.kind} examples from {num_documents} documents...")
+    with beam.Pipeline(options=options) as pipeline:
+        _examples_pipeline(config, pipeline, clean_dir, temporary, tokenizer, labels,
+                           num_documents)
+    statistics.update(_counters(pipeline.result))
+    elapsed = time.monotonic() - start
+    splits = {}
+    for split in SPLITS:
+        files = sorted(f for f in os.listdir(temporary)
+                       if f.startswith(f"{split}-") and f.endswith(".tfrecord.gz"))
+        splits[split] = {"files": files, "examples": statistics.get(f"examples_{split}", 0)}
+    return {
+        "kind": config.kind,
+        "fingerprint": digest,
+        "tfllm_version": tfllm.__version__,
+        "schema": schema.to_manifest(feature_schema(config)),
+        "tokenizer": {"file": os.path.basename(tokenizer_path), "family": tokenizer.family,
+                      "vocab_size": tokenizer.vocab_size, "special_ids": tokenizer.special_ids},
+        "labels": labels,
+        "splits": splits,
+        "clean_corpus": {"dir": CLEAN_DIR, "documents": num_documents},
+        "statistics": statistics,
+        "config": _as_json(config),
+        "beam_args": list(beam_args),
+        "inputs": inputs,
+        "elapsed_seconds": round(elapsed, 2),
+        "documents_per_second": round(statistics.get("documents_read", 0) / elapsed, 1),
+    }

@@ -1,0 +1,130 @@
+"""tf.data input pipelines over the TFRecords that the preprocessing job wrote.
+
+Each reader parses with the schema recorded in the manifest, shards per worker
+through `tf.distribute.InputContext` (as `distribute_datasets_from_function`
+passes it), interleaves files in parallel, shuffles, batches with
+drop_remainder for static shapes, and prefetches. Records are parsed a batch at
+a time (`parse_example` on a vector), which is much cheaper than one by one.
+"""
+
+import os
+
+import keras_hub
+import tensorflow as tf
+
+from tfllm.data import output, schema
+from tfllm.errors import ConfigError
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def load_manifest(data_dir, split):
+    manifest = output.read_manifest(data_dir)
+    if split not in manifest["splits"]:
+        raise ConfigError(f"{data_dir} has no split {split!r}; it has "
+                          f"{', '.join(manifest['splits'])}.")
+    if not manifest["splits"][split]["files"]:
+        raise ConfigError(f"Split {split!r} of {data_dir} is empty (no examples were "
+                          "written); use more data or a different --eval_fraction.")
+    return manifest
+
+
+def _records(files, input_context, shuffle, seed, cycle_length):
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_records = False
+    if input_context and input_context.num_input_pipelines > 1:
+        if len(files) >= input_context.num_input_pipelines:
+            dataset = dataset.shard(input_context.num_input_pipelines,
+                                    input_context.input_pipeline_id)
+        else:
+            shard_records = True  # too few files: each worker takes every n-th record
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=min(cycle_length, len(files)), num_parallel_calls=AUTOTUNE,
+        deterministic=not shuffle)
+    if shard_records:
+        dataset = dataset.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    return dataset
+
+
+def _bert_inputs(parsed, dynamic_masker):
+    features = {"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
+                "padding_mask": parsed["input_mask"]}
+    if dynamic_masker is not None:
+        masked = dynamic_masker(parsed["input_ids"])
+        features["token_ids"] = masked["token_ids"]
+        features["mask_positions"] = masked["mask_positions"]
+        labels = {"mlm_ids": masked["mask_ids"], "mlm_weights": masked["mask_weights"]}
+    else:
+        features["mask_positions"] = parsed["masked_lm_positions"]
+        labels = {"mlm_ids": parsed["masked_lm_ids"],
+                  "mlm_weights": parsed["masked_lm_weights"]}
+    labels["nsp_labels"] = parsed["next_sentence_labels"][:, 0]
+    return features, labels
+
+
+def _gpt_inputs(parsed):
+    ids, mask = parsed["input_ids"], parsed["input_mask"]
+    return ({"token_ids": ids[:, :-1], "padding_mask": mask[:, :-1]},
+            {"lm_ids": ids[:, 1:], "lm_weights": tf.cast(mask[:, 1:], tf.float32)})
+
+
+def _classify_inputs(parsed):
+    return ({"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
+             "padding_mask": parsed["input_mask"]},
+            {"labels": parsed["label_ids"][:, 0]})
+
+
+def dynamic_masker(manifest, masked_lm_prob=0.15, max_predictions_per_seq=20):
+    """keras-hub's mask generator set up for the manifest's WordPiece vocabulary."""
+    special = manifest["tokenizer"]["special_ids"]
+    return keras_hub.layers.MaskedLMMaskGenerator(
+        vocabulary_size=manifest["tokenizer"]["vocab_size"],
+        mask_selection_rate=masked_lm_prob, mask_token_id=special["mask"],
+        mask_selection_length=max_predictions_per_seq,
+        unselectable_token_ids=[special["pad"], special["cls"], special["sep"]],
+        mask_token_rate=0.8, random_token_rate=0.1)
+
+
+def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, seed=None,
+                 repeat=None, shuffle_buffer=10_000, cycle_length=8, masker=None):
+    """(features, labels) batches for the example kind recorded in the manifest.
+
+    `batch_size` is per input pipeline; with an `input_context`, pass
+    `input_context.get_per_replica_batch_size(global_batch_size)`. Training
+    defaults (shuffle, repeat) apply to the train split; eval reads once in order.
+    BERT data written without static masks needs a `masker` (`dynamic_masker`).
+    """
+    manifest = load_manifest(data_dir, split)
+    features = schema.from_manifest(manifest["schema"])
+    kind = manifest["kind"]
+    if kind == "bert" and "masked_lm_positions" not in features and masker is None:
+        masker = dynamic_masker(manifest)
+    training = split == "train"
+    shuffle = training if shuffle is None else shuffle
+    repeat = training if repeat is None else repeat
+    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
+    dataset = _records(files, input_context, shuffle, seed, cycle_length)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    spec = schema.parse_spec(features)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(lambda records: _to_int32(tf.io.parse_example(records, spec)),
+                          num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
+    if kind == "bert":
+        dataset = dataset.map(lambda p: _bert_inputs(p, masker), num_parallel_calls=AUTOTUNE)
+    elif kind == "gpt":
+        dataset = dataset.map(_gpt_inputs, num_parallel_calls=AUTOTUNE)
+    else:
+        dataset = dataset.map(_classify_inputs, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def _to_int32(parsed):
+    return {name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value
+            for name, value in parsed.items()}

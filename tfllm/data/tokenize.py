@@ -1,0 +1,53 @@
+"""Tokenization inside Beam: batched, with the tokenizer loaded once per worker."""
+
+import apache_beam as beam
+
+from tfllm.data.documents import counter
+
+
+class _Tokenize(beam.DoFn):
+    def __init__(self, tokenizer_path, segmenter):
+        self._tokenizer_path = tokenizer_path
+        self._segmenter = segmenter
+        self._tokens = counter("tokens")
+        self._tokenizer = None
+
+    def setup(self):
+        from tfllm.text.tokenizers import load_tokenizer  # TF is imported on workers only
+
+        self._tokenizer = load_tokenizer(self._tokenizer_path)
+
+    def process(self, documents):
+        if self._segmenter is None:
+            ids = self._tokenizer.tokenize([d.text for d in documents])
+            for document, tokens in zip(documents, ids):
+                self._tokens.inc(len(tokens))
+                yield document, tokens
+            return
+        segments = [self._segmenter(d.text) for d in documents]
+        flat = self._tokenizer.tokenize([s for doc in segments for s in doc])
+        start = 0
+        for document, doc_segments in zip(documents, segments):
+            ids = flat[start:start + len(doc_segments)]
+            start += len(doc_segments)
+            self._tokens.inc(sum(len(t) for t in ids))
+            yield document, ids
+
+
+class TokenizeDocuments(beam.PTransform):
+    """Document -> (Document, token ids), or per-segment ids when given a segmenter.
+
+    Documents are batched so the tensorflow-text ops run on many strings per call.
+    """
+
+    def __init__(self, tokenizer_path, segmenter=None, batch_size=256):
+        super().__init__()
+        self._tokenizer_path = tokenizer_path
+        self._segmenter = segmenter
+        self._batch_size = batch_size
+
+    def expand(self, documents):
+        return (documents
+                | "Batch" >> beam.BatchElements(min_batch_size=1,
+                                                max_batch_size=self._batch_size)
+                | "Tokenize" >> beam.ParDo(_Tokenize(self._tokenizer_path, self._segmenter)))

@@ -1,0 +1,175 @@
+"""`python -m tfllm.preprocess --flagfile configs/data_bert.flags [--runner=... Beam options]`.
+
+Raw text -> clean, deduplicated, tokenized, sharded TFRecords with a manifest.
+Flags that tfllm does not define are handed to Beam's PipelineOptions.
+"""
+
+from absl import flags
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tfllm import cli
+from tfllm.data import job
+from tfllm.data.bert_examples import BertExampleConfig
+from tfllm.data.classify_examples import ClassifyExampleConfig
+from tfllm.data.filters import filter_config_from_overrides
+from tfllm.data.gpt_examples import GptExampleConfig
+from tfllm.data.near_dedup import MinHashConfig
+from tfllm.data.normalize import NormalizeConfig
+from tfllm.data.sources import SourceConfig
+from tfllm.errors import ConfigError
+
+FORTUNE_CATEGORIES = "/usr/share/games/fortunes/*"
+
+flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify"], "Examples to make.")
+flags.DEFINE_list("input", [FORTUNE_CATEGORIES],
+                  "Input files or globs (local or any Beam filesystem); for "
+                  "--input_format=tfds, a dataset name.")
+flags.DEFINE_list("exclude", ["*.dat", "*.u8"], "File-name globs to skip.")
+flags.DEFINE_string("input_format", "text", "text, jsonl or tfds.")
+flags.DEFINE_string("text_split", "delimiter",
+                    "How text files divide into documents: file, blank_lines, delimiter, line.")
+flags.DEFINE_string("delimiter", "%", "With --text_split=delimiter: the separator line.")
+flags.DEFINE_string("text_field", "text", "JSON Lines / TFDS field holding the text.")
+flags.DEFINE_string("label_field", "", "JSON Lines / TFDS field holding the class label.")
+flags.DEFINE_boolean("label_from_filename", False,
+                     "Use the file name (without extensions) as the class label.")
+flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
+flags.DEFINE_string("tfds_data_dir", "", "TFDS data directory (datasets prepared locally).")
+flags.DEFINE_string("output_dir", "artifacts/data_bert", "Where the TFRecords and manifest go.")
+flags.DEFINE_boolean("overwrite", False, "Replace an existing output made from other inputs.")
+
+flags.DEFINE_string("unicode_form", "NFKC", "Unicode normalisation: NFC, NFKC or none.")
+flags.DEFINE_string("on_undecodable", "replace",
+                    "Documents with bytes that are not UTF-8: replace or drop.")
+flags.DEFINE_integer("max_chars", 1_000_000, "Documents longer than this are dropped.")
+flags.DEFINE_list("filter_overrides", [],
+                  "Quality-filter thresholds as name=value (e.g. min_words=5).")
+flags.DEFINE_list("disable_filters", [], "Quality rules to turn off, by name.")
+flags.DEFINE_boolean("scrub_pii", True, "Replace e-mails, IP addresses and phone numbers.")
+flags.DEFINE_boolean("dedup_documents", True, "Exact document deduplication.")
+flags.DEFINE_boolean("dedup_lines", True, "Remove lines repeated across the corpus.")
+flags.DEFINE_integer("min_line_chars", 20, "Shorter lines are never line-deduplicated.")
+flags.DEFINE_boolean("near_dedup", True, "MinHash LSH near-duplicate removal.")
+flags.DEFINE_integer("minhash_permutations", 128, "MinHash signature length.")
+flags.DEFINE_integer("minhash_bands", 16, "LSH bands (must divide the permutations).")
+flags.DEFINE_float("minhash_threshold", 0.7, "Jaccard similarity that makes a duplicate.")
+flags.DEFINE_integer("minhash_ngram", 5, "Word n-gram size of the shingles.")
+
+flags.DEFINE_string("tokenizer", "", "An existing vocab.txt or tokenizer.model; empty: train.")
+flags.DEFINE_string("tokenizer_family", "",
+                    "bert (WordPiece) or gpt (SentencePiece BPE); default follows --kind.")
+flags.DEFINE_integer("vocab_size", 4096, "Vocabulary size of a trained tokenizer.")
+flags.DEFINE_integer("tokenizer_max_documents", 100_000,
+                     "Documents of the clean corpus used to train the tokenizer.")
+flags.DEFINE_integer("sequence_length", 128, "Tokens per example.")
+flags.DEFINE_float("short_seq_prob", 0.1, "BERT: probability of a shorter target length.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "BERT: fraction of tokens masked.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "BERT: masked positions per sequence.")
+flags.DEFINE_integer("dupe_factor", 1, "BERT: times each document is used, masked anew.")
+flags.DEFINE_boolean("dynamic_masking", False,
+                     "BERT: write unmasked pairs and mask in the tf.data reader.")
+flags.DEFINE_float("eval_fraction", 0.05, "Fraction of documents in the eval split.")
+flags.DEFINE_integer("num_shards", 4, "TFRecord shards of the train split.")
+flags.DEFINE_integer("seed", 12345, "Seed for NSP pairs and masking.")
+FLAGS = flags.FLAGS
+
+
+def _examples_config():
+    if FLAGS.kind == "bert":
+        if not 0 < FLAGS.masked_lm_prob < 1:
+            raise ConfigError(f"--masked_lm_prob must be in (0, 1); got {FLAGS.masked_lm_prob}.")
+        if FLAGS.sequence_length < 8:
+            raise ConfigError(f"--sequence_length must be at least 8; got "
+                              f"{FLAGS.sequence_length}.")
+        return BertExampleConfig(
+            sequence_length=FLAGS.sequence_length, short_seq_prob=FLAGS.short_seq_prob,
+            masked_lm_prob=FLAGS.masked_lm_prob,
+            max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+            dupe_factor=FLAGS.dupe_factor, static_masking=not FLAGS.dynamic_masking,
+            seed=FLAGS.seed)
+    if FLAGS.sequence_length < 2:
+        raise ConfigError(f"--sequence_length must be at least 2; got {FLAGS.sequence_length}.")
+    if FLAGS.kind == "gpt":
+        return GptExampleConfig(sequence_length=FLAGS.sequence_length)
+    return ClassifyExampleConfig(sequence_length=FLAGS.sequence_length)
+
+
+def config_from_flags():
+    """The whole job's configuration, validated before any heavy work."""
+    overrides = {}
+    for item in FLAGS.filter_overrides:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--filter_overrides item {item!r} is not name=value.")
+        overrides[name.strip()] = value.strip()
+    minhash = MinHashConfig(ngram_size=FLAGS.minhash_ngram,
+                            num_permutations=FLAGS.minhash_permutations,
+                            num_bands=FLAGS.minhash_bands,
+                            threshold=FLAGS.minhash_threshold, seed=FLAGS.seed)
+    return job.JobConfig(
+        kind=FLAGS.kind, output_dir=FLAGS.output_dir, overwrite=FLAGS.overwrite,
+        source=SourceConfig(
+            patterns=tuple(FLAGS.input), exclude=tuple(FLAGS.exclude),
+            format=FLAGS.input_format, split=FLAGS.text_split, delimiter=FLAGS.delimiter,
+            text_field=FLAGS.text_field, label_field=FLAGS.label_field,
+            label_from_filename=FLAGS.label_from_filename, tfds_split=FLAGS.tfds_split,
+            tfds_data_dir=FLAGS.tfds_data_dir),
+        normalize=NormalizeConfig(unicode_form=FLAGS.unicode_form,
+                                  on_undecodable=FLAGS.on_undecodable,
+                                  max_chars=FLAGS.max_chars),
+        filters=filter_config_from_overrides(overrides, FLAGS.disable_filters),
+        scrub_pii=FLAGS.scrub_pii,
+        dedup=job.DedupConfig(exact_documents=FLAGS.dedup_documents, lines=FLAGS.dedup_lines,
+                              min_line_chars=FLAGS.min_line_chars, near=FLAGS.near_dedup,
+                              minhash=minhash),
+        examples=_examples_config(), tokenizer=FLAGS.tokenizer,
+        tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
+        tokenizer_max_documents=FLAGS.tokenizer_max_documents,
+        eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards)
+
+
+def beam_args(argv):
+    """Leftover flags, which must all be Beam pipeline options."""
+    args = argv[1:]
+    unknown = [name for name in PipelineOptions(args).get_all_options(
+        retain_unknown_options=True) if name not in PipelineOptions([]).get_all_options()]
+    positional = [a for a in args if not a.startswith("--")]
+    if unknown or positional:
+        bad = [f"--{name}" for name in unknown] + positional
+        raise ConfigError(f"Unknown flag(s) {', '.join(bad)}: neither a tfllm.preprocess flag "
+                          "nor a Beam pipeline option (see --helpfull).")
+    return args
+
+
+def summary(manifest):
+    """The end-of-job table: what was read, dropped, deduplicated and written."""
+    stats = manifest["statistics"]
+    dropped = {k: v for k, v in sorted(stats.items()) if k.startswith("dropped_") and v}
+    rows = [("documents read", stats.get("documents_read", 0)),
+            ("documents kept", stats.get("documents_kept", 0))]
+    rows += [(f"  {name.replace('_', ' ')}", value) for name, value in dropped.items()]
+    rows += [(f"  {name.replace('_', ' ')}", stats[name]) for name in sorted(stats)
+             if ("duplicate" in name or name.startswith("pii_")) and stats[name]]
+    rows += [("tokens", stats.get("tokens", 0))]
+    rows += [(f"{split} examples ({len(info['files'])} files)", info["examples"])
+             for split, info in manifest["splits"].items()]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name.ljust(width)}  {value:>12,}" for name, value in rows]
+    lines.append(f"  {'elapsed'.ljust(width)}  {manifest['elapsed_seconds']:>11.1f}s")
+    lines.append(f"  {'documents per second'.ljust(width)}  "
+                 f"{manifest['documents_per_second']:>12,.1f}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    args = beam_args(argv)
+    config = config_from_flags()
+    manifest = job.run(config, args)
+    print(f"\n{manifest['kind']} data in {config.output_dir} "
+          f"(vocabulary {manifest['tokenizer']['file']}, "
+          f"{manifest['tokenizer']['vocab_size']} tokens):")
+    print(summary(manifest))
+
+
+if __name__ == "__main__":
+    cli.run(main, pass_unknown_flags=True)

@@ -1,0 +1,1 @@
+"""Tokenizers: training on the cleaned corpus and loading for training and export."""
