@@ -4,6 +4,8 @@ Raw text -> clean, deduplicated, tokenized, sharded TFRecords with a manifest.
 Flags that tfllm does not define are handed to Beam's PipelineOptions.
 """
 
+import logging
+
 from absl import flags
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -149,7 +151,8 @@ def summary(manifest):
             ("documents kept", stats.get("documents_kept", 0))]
     rows += [(f"  {name.replace('_', ' ')}", value) for name, value in dropped.items()]
     rows += [(f"  {name.replace('_', ' ')}", stats[name]) for name in sorted(stats)
-             if ("duplicate" in name or name.startswith("pii_")) and stats[name]]
+             if not name.startswith("dropped_") and stats[name]
+             and ("duplicate" in name or name.startswith(("pii_", "undecodable")))]
     rows += [("tokens", stats.get("tokens", 0))]
     rows += [(f"{split} examples ({len(info['files'])} files)", info["examples"])
              for split, info in manifest["splits"].items()]
@@ -162,6 +165,7 @@ def summary(manifest):
 
 
 def main(argv):
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # progress lines stay
     args = beam_args(argv)
     config = config_from_flags()
     manifest = job.run(config, args)

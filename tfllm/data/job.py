@@ -118,8 +118,8 @@ class _Progress(beam.DoFn):
         if now - self._last >= self._interval:
             self._last = now
             rate = self._seen / (now - self._start)
-            logging.info("%s: %d documents in this bundle (%.0f/s)", self._label,
-                         self._seen, rate)
+            logging.warning("%s: %d documents in this bundle (%.0f/s)", self._label,
+                            self._seen, rate)
         yield element
 
 
