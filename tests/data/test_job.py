@@ -77,11 +77,13 @@ def test_rerun_is_skipped_and_other_flags_are_refused(bert_run, tmp_path):
     assert json.load(open(os.path.join(config.output_dir, "manifest.json"))) == manifest
 
 
-def test_same_inputs_give_identical_records(tmp_path):
+def test_same_inputs_give_identical_records_in_process_and_on_two_workers(tmp_path):
+    """Byte-identical output whatever the runner's parallelism."""
     outputs = []
-    for name in ("a", "b"):
+    for name, beam_args in (("a", []), ("b", ["--direct_running_mode=multi_processing",
+                                              "--direct_num_workers=2"])):
         config = _config("gpt", tmp_path / name, GptExampleConfig(sequence_length=32))
-        job.run(config, report=lambda line: None)
+        job.run(config, beam_args, report=lambda line: None)
         outputs.append(config.output_dir)
     for name in sorted(os.listdir(outputs[0])):
         if name.endswith(".tfrecord.gz"):
@@ -119,3 +121,24 @@ def test_cli_configuration_errors_exit_2_before_work(tmp_path, args, message):
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
     assert not out.exists() and not list(tmp_path.glob("out.tmp-*"))
+
+
+def test_adversarial_inputs_are_counted_never_fatal(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "science").write_bytes(open(f"{FORTUNES}/science", "rb").read())
+    (corpus / "empty").write_bytes(b"")
+    (corpus / "binary").write_bytes(bytes(range(256)) * 64)
+    (corpus / "huge").write_bytes(b"word " * (10 * 1024 * 1024) + b"\n")  # one 50 MB line
+    (corpus / "mixed").write_bytes(
+        "zero\u200bwidth and \u202eright-to-left\u202c text in a quote\n%\n".encode()
+        + b"bad bytes \xff\xfe in the middle of this line\n%\n")
+    source = SourceConfig(patterns=(str(corpus / "*"),), split="delimiter")
+    config = job.JobConfig(kind="gpt", output_dir=str(tmp_path / "out"), source=source,
+                           filters=SHORT_TEXT_FILTERS, examples=GptExampleConfig(32),
+                           vocab_size=600, num_shards=1)
+    stats = job.run(config, report=lambda line: None)["statistics"]
+    assert stats["dropped_too_long"] == 1
+    assert stats["undecodable_documents"] >= 2  # the binary file and the bad bytes
+    assert stats["zero_width_or_bidi_removed"] == 3
+    assert stats["documents_kept"] > 500

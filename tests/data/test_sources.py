@@ -100,3 +100,25 @@ def test_match_inputs_sorted_with_exclusions_and_clear_errors(tmp_path):
 def test_bad_source_config(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SourceConfig(**{"patterns": ("x",), **kwargs})
+
+
+def test_tfds_dataset_prepared_locally(tmp_path):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    texts = ["first local document", "second local document"]
+    builder = tfds.dataset_builders.TfDataBuilder(
+        name="tinytext", config="default", version="1.0.0", data_dir=str(tmp_path),
+        split_datasets={"train": tf.data.Dataset.from_tensor_slices(
+            {"text": texts, "label": [0, 1]})},
+        features=tfds.features.FeaturesDict({
+            "text": tfds.features.Text(),
+            "label": tfds.features.ClassLabel(names=["neg", "pos"])}))
+    builder.download_and_prepare()
+    config = SourceConfig(patterns=("tinytext",), format="tfds", label_field="label",
+                          tfds_data_dir=str(tmp_path))
+    _read(config, lambda docs: assert_that(docs | beam.Map(lambda d: (d.text, d.label)),
+                                           equal_to([(texts[0], "neg"), (texts[1], "pos")])))
+    with pytest.raises(ConfigError, match="not prepared .* Nothing is downloaded"):
+        _read(SourceConfig(patterns=("mnist",), format="tfds", tfds_data_dir=str(tmp_path)),
+              lambda docs: None)

@@ -67,7 +67,10 @@ def serialize(features, values):
         else:
             value = [v.encode("utf-8") if isinstance(v, str) else v for v in value]
             feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=value))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic=True orders the feature map, so equal examples are equal bytes
+    # whichever process (or runner) serialised them.
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_example(features, serialized):

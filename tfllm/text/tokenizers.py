@@ -88,13 +88,14 @@ def train_sentencepiece(texts, vocab_size, output_dir):
     try:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
-            model_type="bpe", byte_fallback=True, character_coverage=1.0,
+            model_type="bpe", byte_fallback=True, character_coverage=0.9995,
             pad_id=0, unk_id=1, eos_id=2, bos_id=-1, eos_piece=END_OF_TEXT,
             max_sentence_length=1 << 16, split_digits=True,
             num_threads=2, minloglevel=2)
     except RuntimeError as error:
         raise ConfigError(f"SentencePiece could not train a {vocab_size}-token vocabulary "
-                          f"on this corpus: {error}. Lower --vocab_size.") from None
+                          f"on this corpus: {error}. Adjust --vocab_size (byte fallback "
+                          "needs 259 ids beyond the learned pieces).") from None
     path = os.path.join(output_dir, SENTENCEPIECE_FILE)
     with open(path, "wb") as f:
         f.write(model.getvalue())
