@@ -142,3 +142,27 @@ def test_adversarial_inputs_are_counted_never_fatal(tmp_path):
     assert stats["undecodable_documents"] >= 2  # the binary file and the bad bytes
     assert stats["zero_width_or_bidi_removed"] == 3
     assert stats["documents_kept"] > 500
+
+
+def test_tokenizer_sample_ignores_shard_order(tmp_path):
+    records = [json.dumps({"doc_id": f"d{i}", "text": f"text {i}"}) for i in range(50)]
+    samples = []
+    for name, order in (("a", records), ("b", records[::-1])):
+        clean = tmp_path / name
+        clean.mkdir()
+        for shard in range(2):
+            with gzip.open(clean / f"part-{shard}.jsonl.gz", "wt") as f:
+                f.write("\n".join(order[shard::2]) + "\n")
+        samples.append(job._tokenizer_sample(str(clean), 20))
+    assert samples[0] == samples[1] and len(samples[0]) == 20
+    assert len(job._tokenizer_sample(str(tmp_path / "a"), 100)) == 50
+
+
+def test_empty_input_is_a_clear_error_and_leaves_nothing(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    config = job.JobConfig(kind="gpt", output_dir=str(tmp_path / "out"),
+                           source=SourceConfig(patterns=(str(tmp_path / "empty.txt"),)),
+                           examples=GptExampleConfig(32))
+    with pytest.raises(job.ConfigError, match="No document survived cleaning"):
+        job.run(config, report=lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt"]

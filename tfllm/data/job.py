@@ -8,12 +8,14 @@ the tokenizer on the cleaned corpus, the one step that needs all of it at once.
 import dataclasses
 import glob
 import gzip
+import hashlib
+import heapq
 import json
-import logging
 import os
 import time
 
 import apache_beam as beam
+from absl import logging
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -118,8 +120,8 @@ class _Progress(beam.DoFn):
         if now - self._last >= self._interval:
             self._last = now
             rate = self._seen / (now - self._start)
-            logging.warning("%s: %d documents in this bundle (%.0f/s)", self._label,
-                            self._seen, rate)
+            logging.info("%s: %d documents in this bundle (%.0f/s)", self._label,
+                         self._seen, rate)
         yield element
 
 
@@ -166,16 +168,37 @@ def _count_kept(document):
     return document
 
 
-def _clean_texts(clean_dir, limit):
-    """Streams up to `limit` cleaned texts (the tokenizer's training sample)."""
-    seen = 0
+def _tokenizer_sample(clean_dir, limit):
+    """Up to `limit` cleaned texts, chosen and ordered by a hash of their ids.
+
+    The runner decides the order of lines in the clean shards; choosing by hash
+    makes the tokenizer, and so every token id, independent of it.
+    """
+    chosen = []  # max-heap on the hash: the `limit` smallest hashes survive
     for path in sorted(glob.glob(os.path.join(clean_dir, "*.jsonl.gz"))):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             for line in f:
-                if seen == limit:
-                    return
-                seen += 1
-                yield json.loads(line)["text"]
+                record = json.loads(line)
+                rank = hashlib.blake2b(record["doc_id"].encode("utf-8"),
+                                       digest_size=8).digest()
+                item = (_Descending(rank), record["text"])
+                if len(chosen) < limit:
+                    heapq.heappush(chosen, item)
+                elif rank < chosen[0][0].key:
+                    heapq.heapreplace(chosen, item)
+    return [text for _, text in sorted(chosen, key=lambda item: item[0].key)]
+
+
+class _Descending:
+    """Inverts the order of a key so `heapq` (a min-heap) keeps the smallest keys."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __lt__(self, other):
+        return self.key > other.key
 
 
 def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs):
@@ -269,7 +292,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         report(f"[2/3] training a {config.family} tokenizer ({config.vocab_size} tokens) on "
                f"{sample} documents...")
         tokenizer_path = tokenizers.train_tokenizer(
-            config.family, _clean_texts(clean_dir, sample), config.vocab_size, temporary)
+            config.family, _tokenizer_sample(clean_dir, sample), config.vocab_size, temporary)
     tokenizer = tokenizers.load_tokenizer(tokenizer_path)
     if config.tokenizer:  # copied in, so the artifact is self-contained
         tokenizer_path = os.path.join(temporary, os.path.basename(config.tokenizer))
