@@ -9,6 +9,7 @@ stay well above 1: the reader is never the bottleneck.
 """
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -74,6 +75,7 @@ def _train_step(model, kind):
 
 def main(argv):
     del argv
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     data_dir = FLAGS.data_dir or _make_data()
     manifest = readers.load_manifest(data_dir, "train")
     kind = manifest["kind"]
