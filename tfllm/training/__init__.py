@@ -1,0 +1,1 @@
+"""Training: strategy selection, optimizers and schedules, tasks, the custom loop."""

@@ -1,0 +1,87 @@
+"""Pretraining tasks: which model, and loss and metric sums with their normalisers.
+
+A task returns *sums* over a micro-batch plus the count each sum is divided by
+(masked tokens for MLM, sequences for NSP, real tokens for causal LM). The
+trainer adds the counts over all replicas and micro-batches before dividing,
+so the loss of a step does not depend on how the global batch was split.
+"""
+
+import tensorflow as tf
+
+from tfllm.errors import ConfigError
+from tfllm.models import build_pretraining_model
+
+
+def _cross_entropy(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
+
+
+def _correct(labels, logits):
+    return tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                            tf.cast(labels, tf.int32)), tf.float32)
+
+
+class BertPretraining:
+    kind = "bert"
+    losses = ("mlm", "nsp")
+
+    def counts(self, labels):
+        return {"mlm": tf.reduce_sum(tf.cast(labels["mlm_weights"], tf.float32)),
+                "nsp": tf.cast(tf.shape(labels["nsp_labels"])[0], tf.float32)}
+
+    def sums(self, outputs, labels):
+        """Loss sums and correct-prediction sums, keyed like `counts`."""
+        weights = tf.cast(labels["mlm_weights"], tf.float32)
+        mlm = _cross_entropy(labels["mlm_ids"], outputs["mlm_logits"]) * weights
+        nsp = _cross_entropy(labels["nsp_labels"], outputs["nsp_logits"])
+        return ({"mlm": tf.reduce_sum(mlm), "nsp": tf.reduce_sum(nsp)},
+                {"mlm": tf.reduce_sum(_correct(labels["mlm_ids"], outputs["mlm_logits"])
+                                      * weights),
+                 "nsp": tf.reduce_sum(_correct(labels["nsp_labels"], outputs["nsp_logits"]))})
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+
+class CausalLanguageModeling:
+    kind = "gpt"
+    losses = ("lm",)
+
+    def counts(self, labels):
+        return {"lm": tf.reduce_sum(labels["lm_weights"])}
+
+    def sums(self, outputs, labels):
+        weights = labels["lm_weights"]
+        loss = _cross_entropy(labels["lm_ids"], outputs) * weights
+        return ({"lm": tf.reduce_sum(loss)},
+                {"lm": tf.reduce_sum(_correct(labels["lm_ids"], outputs) * weights)})
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+
+TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling}
+
+
+def task_for(manifest, config):
+    """The task for the data's kind, checking the model matches the data."""
+    kind = manifest["kind"]
+    if kind not in TASKS:
+        raise ConfigError(f"Data of kind {kind!r} is not pretraining data (bert or gpt).")
+    if config.family != kind:
+        raise ConfigError(f"The {config.family} model cannot train on {kind} data; pick a "
+                          f"{kind}_* preset or other data.")
+    vocab = manifest["tokenizer"]["vocab_size"]
+    if config.vocab_size != vocab:
+        raise ConfigError(f"The model's vocab_size is {config.vocab_size} but the data's "
+                          f"tokenizer has {vocab} tokens; set --vocab_size={vocab}.")
+    length = manifest["schema"]["input_ids"]["length"] - (1 if kind == "gpt" else 0)
+    if length > config.max_sequence_length:
+        raise ConfigError(f"The data has sequences of {length} tokens but the model's "
+                          f"max_sequence_length is {config.max_sequence_length}.")
+    return TASKS[kind]()
+
+
+def build_model(config):
+    return build_pretraining_model(config)

@@ -1,0 +1,310 @@
+"""The custom training loop: strategy-aware, with accumulation and global-norm clipping.
+
+Why not `Model.fit`: on this stack it fails under MultiWorkerMirroredStrategy,
+Keras's gradient accumulation fails under MirroredStrategy, and `clipnorm` clips
+per replica before the cross-replica sum (see DESIGN.md). So, as Model Garden's
+Orbit does, the trainer owns the loop and uses Keras models and optimizers.
+
+One step, on every replica:
+  1. count the loss normalisers (masked tokens, sequences, real tokens) of the
+     replica's batch and all-reduce them, so every micro-batch loss is divided
+     by the global count;
+  2. run k micro-batches through an XLA-compilable function, summing gradients;
+  3. all-reduce the summed gradients to get the true global gradient and its
+     norm, and scale the local gradients by min(1, clipnorm / norm);
+  4. `optimizer.apply_gradients`, which (Keras 3) sums the local gradients across
+     replicas itself: the sum is exactly the clipped global gradient.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfllm.data import readers
+from tfllm.errors import ConfigError
+from tfllm.models.stats import model_stats
+from tfllm.training import optimization, tasks
+from tfllm.training.strategy import is_chief
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    data_dir: str
+    model_dir: str
+    train_steps: int = 1000
+    global_batch_size: int = 32
+    grad_accum_steps: int = 1
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    lr_decay: str = "linear"
+    weight_decay: float = 0.01
+    clipnorm: float = 1.0
+    jit_compile: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    log_every: int = 10
+    eval_every: int = 0  # 0: only at the end
+    eval_steps: int = 10
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    peak_tflops: float = 0.0  # 0: measure a matmul peak at start for the MFU estimate
+
+
+def measure_peak_flops(size=1024, repeats=8):
+    """FLOP/s of an XLA float32 matmul on this device: the MFU denominator."""
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda x: tf.linalg.matmul(x, x), jit_compile=True)
+    matmul(a).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = matmul(a)
+    out.numpy()
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+class Trainer:
+    def __init__(self, model_config, config, strategy, manifest, report=print):
+        self.config = config
+        self.strategy = strategy
+        self.report = report
+        self.chief = is_chief(strategy)
+        replicas = strategy.num_replicas_in_sync
+        per_step = replicas * config.grad_accum_steps
+        if config.global_batch_size % per_step:
+            raise ConfigError(
+                f"--global_batch_size={config.global_batch_size} is not divisible by "
+                f"replicas ({replicas}) x --grad_accum_steps ({config.grad_accum_steps}).")
+        self.task = tasks.task_for(manifest, model_config)
+        self.model_config = model_config
+        self.sequence_length = manifest["schema"]["input_ids"]["length"] - (
+            1 if manifest["kind"] == "gpt" else 0)
+        with strategy.scope():
+            self.model = tasks.build_model(model_config)
+            self.optimizer = optimization.create_optimizer(
+                config.optimizer, config.learning_rate, config.warmup_steps,
+                config.train_steps, config.lr_decay, config.weight_decay,
+                loss_scale=model_config.dtype == "mixed_float16")
+            self.optimizer.build(self.model.trainable_variables)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self._checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+        if not self.chief:  # collective saves: other workers write to a scratch dir
+            self._checkpoint_dir = os.path.join(
+                config.model_dir, f".worker-{strategy.cluster_resolver.task_id}", "checkpoints")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self._checkpoint_dir,
+                                                  max_to_keep=config.keep_checkpoints)
+        self._train_step = self._make_train_step()
+        self._stop_requested = False
+
+    # --- the step -----------------------------------------------------------------
+
+    def _micro_step(self):
+        model, task, optimizer = self.model, self.task, self.optimizer
+
+        @tf.function(jit_compile=self.config.jit_compile)
+        def micro_step(features, labels, global_counts):
+            with tf.GradientTape() as tape:
+                outputs = model(features, training=True)
+                loss_sums, correct = task.sums(outputs, labels)
+                loss = tf.add_n([loss_sums[n] / global_counts[n] for n in task.losses])
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense
+            return loss, grads, loss_sums, correct
+
+        return micro_step
+
+    def _make_train_step(self):
+        strategy, task, optimizer = self.strategy, self.task, self.optimizer
+        variables = self.model.trainable_variables
+        k, clipnorm = self.config.grad_accum_steps, self.config.clipnorm
+        micro_step = self._micro_step()
+
+        def replica_step(features, labels):
+            context = tf.distribute.get_replica_context()
+            global_counts = context.all_reduce(tf.distribute.ReduceOp.SUM, task.counts(labels))
+            global_counts = {n: tf.maximum(c, 1.0) for n, c in global_counts.items()}
+            split = lambda t: tf.reshape(t, tf.concat([[k, -1], tf.shape(t)[1:]], 0))  # noqa: E731
+            features_k = tf.nest.map_structure(split, features)
+            labels_k = tf.nest.map_structure(split, labels)
+            accumulated, loss, sums, correct = None, 0.0, None, None
+            for i in range(k):
+                loss_i, grads, sums_i, correct_i = micro_step(
+                    tf.nest.map_structure(lambda t: t[i], features_k),
+                    tf.nest.map_structure(lambda t: t[i], labels_k), global_counts)
+                if accumulated is None:
+                    accumulated, sums, correct = grads, sums_i, correct_i
+                else:
+                    accumulated = [a + g for a, g in zip(accumulated, grads)]
+                    sums = {n: sums[n] + sums_i[n] for n in sums}
+                    correct = {n: correct[n] + correct_i[n] for n in correct}
+                loss += loss_i
+            global_grads = context.all_reduce(tf.distribute.ReduceOp.SUM, accumulated)
+            scale = optimizer.scale_loss(1.0)
+            norm = tf.linalg.global_norm(global_grads) / scale
+            factor = 1.0
+            if clipnorm > 0:
+                factor = tf.minimum(1.0, clipnorm / (norm + 1e-6))
+            optimizer.apply_gradients(zip([g * factor for g in accumulated], variables))
+            tokens = task.tokens(features)
+            return loss, norm, tokens, correct, global_counts
+
+        @tf.function
+        def train_step(iterator):
+            features, labels = next(iterator)
+            loss, norm, tokens, correct, counts = strategy.run(replica_step,
+                                                               args=(features, labels))
+            reduce = lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)  # noqa: E731
+            first = lambda v: strategy.experimental_local_results(v)[0]  # noqa: E731
+            return {"loss": reduce(loss), "grad_norm": first(norm), "tokens": reduce(tokens),
+                    "accuracy": {n: reduce(correct[n]) / first(counts[n]) for n in correct}}
+
+        return train_step
+
+    def _make_eval_step(self):
+        strategy, task, model = self.strategy, self.task, self.model
+
+        def replica_eval(features, labels):
+            loss_sums, correct = task.sums(model(features, training=False), labels)
+            return loss_sums, correct, task.counts(labels)
+
+        @tf.function
+        def eval_step(iterator):
+            features, labels = next(iterator)
+            results = strategy.run(replica_eval, args=(features, labels))
+            return tf.nest.map_structure(
+                lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), results)
+
+        return eval_step
+
+    # --- the loop -----------------------------------------------------------------
+
+    def _train_iterator(self, start_step):
+        """The training input, positioned after the `start_step` batches already used.
+
+        Distributed iterators cannot be checkpointed here, but the input is a pure
+        function of the seed, so skipping the consumed batches restores the exact
+        position (reading is hundreds of times faster than training).
+        """
+        config = self.config
+        return iter(self.strategy.distribute_datasets_from_function(
+            lambda ctx: readers.make_dataset(
+                config.data_dir, "train", ctx.get_per_replica_batch_size(
+                    config.global_batch_size), input_context=ctx,
+                seed=config.seed).skip(start_step)))
+
+    def evaluate(self):
+        """Mean loss and accuracy per task loss on `eval_steps` batches of the eval split."""
+        config = self.config
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda ctx: readers.make_dataset(
+                config.data_dir, "eval", ctx.get_per_replica_batch_size(
+                    config.global_batch_size), input_context=ctx, shuffle=False, repeat=True))
+        iterator, step = iter(dataset), self._make_eval_step()
+        totals = None
+        for _ in range(config.eval_steps):
+            result = tf.nest.map_structure(lambda t: float(t.numpy()), step(iterator))
+            totals = result if totals is None else tf.nest.map_structure(
+                lambda a, b: a + b, totals, result)
+        loss_sums, correct, counts = totals
+        metrics = {}
+        for name in self.task.losses:
+            metrics[f"eval/{name}_loss"] = loss_sums[name] / counts[name]
+            metrics[f"eval/{name}_accuracy"] = correct[name] / counts[name]
+        if "lm" in self.task.losses:
+            metrics["eval/perplexity"] = float(np.exp(min(metrics["eval/lm_loss"], 50.0)))
+        return metrics
+
+    def _request_stop(self, signum, frame):
+        del frame
+        logging.warning("signal %d: saving a checkpoint and stopping", signum)
+        self._stop_requested = True
+
+    def _flops_per_token(self):
+        return model_stats(self.model, self.sequence_length).training_flops_per_token
+
+    def train(self):
+        """Runs to `train_steps` (resuming from the latest checkpoint); returns a summary."""
+        config = self.config
+        restored = self.manager.restore_or_initialize()
+        step = int(self.optimizer.iterations.numpy())
+        if restored:
+            self.report(f"resumed from {restored} at step {step}")
+        iterator = self._train_iterator(step)
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard"))
+                  if self.chief else tf.summary.create_noop_writer())
+        peak = config.peak_tflops * 1e12 or measure_peak_flops()
+        flops_per_token = self._flops_per_token()
+        window_start, window_examples, window_tokens = time.perf_counter(), 0, 0.0
+        last, evaluation, status = {}, {}, "completed"
+        try:
+            while step < config.train_steps:
+                result = self._train_step(iterator)
+                step = int(self.optimizer.iterations.numpy())
+                window_examples += config.global_batch_size
+                window_tokens += float(result["tokens"])
+                if step % config.log_every == 0 or step == config.train_steps:
+                    elapsed = time.perf_counter() - window_start
+                    last = self._log(step, result, window_examples / elapsed,
+                                     window_tokens / elapsed, flops_per_token, peak, writer)
+                    window_start, window_examples, window_tokens = time.perf_counter(), 0, 0.0
+                if config.eval_every and step % config.eval_every == 0:
+                    evaluation = self._log_eval(step, writer)
+                if step % config.checkpoint_every == 0:
+                    self.manager.save(checkpoint_number=step)
+                if self._stop_requested:
+                    status = "stopped by signal"
+                    break
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        self.manager.save(checkpoint_number=step)
+        if status == "completed" and (not config.eval_every or step % config.eval_every):
+            evaluation = self._log_eval(step, writer)
+        summary = {"status": status, "step": step, **last, **evaluation,
+                   "checkpoint": self.manager.latest_checkpoint}
+        self._finish(summary)
+        return summary
+
+    def _log(self, step, result, examples_per_second, tokens_per_second, flops_per_token,
+             peak, writer):
+        learning_rate = float(keras.ops.convert_to_numpy(
+            self.optimizer.learning_rate))
+        values = {"loss": float(result["loss"]), "learning_rate": learning_rate,
+                  "grad_norm": float(result["grad_norm"]),
+                  "examples_per_second": examples_per_second,
+                  "tokens_per_second": tokens_per_second,
+                  "mfu": tokens_per_second * flops_per_token / peak}
+        values.update({f"{n}_accuracy": float(v) for n, v in result["accuracy"].items()})
+        with writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(f"train/{name}", value)
+        self.report(f"step {step:>6}/{self.config.train_steps}  loss {values['loss']:.4f}  "
+                    f"lr {learning_rate:.2e}  grad_norm {values['grad_norm']:.3f}  "
+                    f"{examples_per_second:,.1f} ex/s  {tokens_per_second:,.0f} tok/s  "
+                    f"MFU {values['mfu']:.1%}")
+        return values
+
+    def _log_eval(self, step, writer):
+        metrics = self.evaluate()
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+        self.report(f"eval at step {step}: " + "  ".join(
+            f"{name.split('/', 1)[1]} {value:.4f}" for name, value in metrics.items()))
+        return metrics
+
+    def _finish(self, summary):
+        if self.chief:
+            with open(os.path.join(self.config.model_dir, "summary.json"), "w") as f:
+                json.dump(summary, f, indent=2, sort_keys=True)
+        else:
+            shutil.rmtree(os.path.dirname(self._checkpoint_dir), ignore_errors=True)
