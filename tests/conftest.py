@@ -9,6 +9,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from tfllm.training.strategy import split_cpu  # noqa: E402
+
+# Two logical CPUs before TensorFlow initialises its devices, so MirroredStrategy
+# tests run two real replicas; everything else keeps using /cpu:0.
+split_cpu(2)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

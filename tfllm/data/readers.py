@@ -29,7 +29,7 @@ def load_manifest(data_dir, split):
     return manifest
 
 
-def _records(files, input_context, shuffle, seed, cycle_length):
+def _records(files, input_context, shuffle, seed, cycle_length, deterministic):
     dataset = tf.data.Dataset.from_tensor_slices(files)
     shard_records = False
     if input_context and input_context.num_input_pipelines > 1:
@@ -43,7 +43,7 @@ def _records(files, input_context, shuffle, seed, cycle_length):
     dataset = dataset.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
         cycle_length=min(cycle_length, len(files)), num_parallel_calls=AUTOTUNE,
-        deterministic=not shuffle)
+        deterministic=deterministic)
     if shard_records:
         dataset = dataset.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
@@ -107,7 +107,10 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     shuffle = training if shuffle is None else shuffle
     repeat = training if repeat is None else repeat
     files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
-    dataset = _records(files, input_context, shuffle, seed, cycle_length)
+    # A seed asks for a reproducible order (resumable, comparable runs); without one,
+    # parallel reads may go in whatever order is fastest.
+    deterministic = seed is not None or not shuffle
+    dataset = _records(files, input_context, shuffle, seed, cycle_length, deterministic)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -115,7 +118,7 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     spec = schema.parse_spec(features)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(lambda records: _to_int32(tf.io.parse_example(records, spec)),
-                          num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
+                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if kind == "bert":
         dataset = dataset.map(lambda p: _bert_inputs(p, masker), num_parallel_calls=AUTOTUNE)
     elif kind == "gpt":

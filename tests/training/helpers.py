@@ -1,0 +1,58 @@
+"""Tiny datasets and trainers for training tests."""
+
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+
+from tfllm.data import schema
+from tfllm.data.write import WriteTFRecords
+from tfllm.models import configs
+from tfllm.training.trainer import TrainConfig, Trainer
+
+VOCAB = 64
+LENGTH = 16
+
+
+def write_gpt_data(directory, examples=256, seed=0):
+    """Synthetic token windows with learnable structure (each token follows its predecessor
+    by +1 mod vocab, from a random start), some padded at the end."""
+    rng = np.random.default_rng(seed)
+    features = schema.feature_lengths("gpt", LENGTH)
+    rows = []
+    for i in range(examples):
+        start = int(rng.integers(3, VOCAB))
+        ids = [3 + (start + j) % (VOCAB - 3) for j in range(LENGTH + 1)]
+        real = LENGTH + 1 if i % 4 else int(rng.integers(4, LENGTH))
+        mask = [1] * real + [0] * (LENGTH + 1 - real)
+        rows.append((f"k{i:05d}", {"input_ids": [t * m for t, m in zip(ids, mask)],
+                                   "input_mask": mask}))
+    files = {}
+    for split, subset, shards in (("train", rows, 2), ("eval", rows[:64], 1)):
+        with beam.Pipeline() as pipeline:
+            _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, shards,
+                                                               features)
+        files[split] = sorted(f for f in os.listdir(directory) if f.startswith(f"{split}-"))
+    manifest = {"kind": "gpt", "schema": schema.to_manifest(features),
+                "splits": {s: {"files": f, "examples": 0} for s, f in files.items()},
+                "tokenizer": {"vocab_size": VOCAB, "family": "gpt",
+                              "special_ids": {"pad": 0, "unk": 1, "end_of_text": 2}}}
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    return str(directory), manifest
+
+
+def tiny_gpt_config(**overrides):
+    return configs.override(configs.get_preset("gpt_tiny"), {
+        "vocab_size": VOCAB, "hidden_size": 32, "intermediate_size": 64, "num_layers": 2,
+        "max_sequence_length": LENGTH, "dropout": 0.0, **overrides})
+
+
+def make_trainer(data_dir, manifest, model_dir, strategy, model_config=None, **train):
+    config = TrainConfig(data_dir=data_dir, model_dir=str(model_dir), jit_compile=False,
+                         log_every=1000, checkpoint_every=1000, eval_steps=2,
+                         peak_tflops=1.0, learning_rate=1e-2, warmup_steps=0,
+                         global_batch_size=16, **train)
+    return Trainer(model_config or tiny_gpt_config(), config, strategy, manifest,
+                   report=lambda line: None)

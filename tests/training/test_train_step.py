@@ -1,0 +1,105 @@
+"""The train step's invariants: accumulation, replicas, clipping, precision."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.training.helpers import make_trainer, tiny_gpt_config, write_gpt_data
+from tfllm.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_gpt_data(tmp_path_factory.mktemp("gpt"))
+
+
+def _weights_after(data, tmp_path, strategy, steps=2, **train):
+    keras.utils.set_random_seed(3)
+    trainer = make_trainer(*data, tmp_path, strategy, train_steps=steps, **train)
+    trainer.train()
+    return [v.numpy() for v in trainer.model.weights], trainer
+
+
+def _assert_same(a, b, atol=2e-5):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, atol=atol, rtol=1e-4)
+
+
+def one_device():
+    return tf.distribute.OneDeviceStrategy("/cpu:0")
+
+
+def mirrored():
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def test_accumulation_equals_the_bigger_batch_on_one_device(data, tmp_path):
+    k1, _ = _weights_after(data, tmp_path / "k1", one_device(), grad_accum_steps=1)
+    k4, trainer = _weights_after(data, tmp_path / "k4", one_device(), grad_accum_steps=4)
+    _assert_same(k1, k4)
+    assert int(trainer.optimizer.iterations.numpy()) == 2  # steps count optimizer steps
+
+
+def test_accumulation_under_two_replica_mirrored(data, tmp_path):
+    k1, _ = _weights_after(data, tmp_path / "k1", mirrored(), grad_accum_steps=1)
+    k4, _ = _weights_after(data, tmp_path / "k4", mirrored(), grad_accum_steps=4)
+    _assert_same(k1, k4)
+
+
+def test_two_replicas_equal_one_device(data, tmp_path):
+    single, _ = _weights_after(data, tmp_path / "one", one_device(), steps=3)
+    replicated, trainer = _weights_after(data, tmp_path / "two", mirrored(), steps=3)
+    assert trainer.strategy.num_replicas_in_sync == 2
+    _assert_same(single, replicated)
+    initial = make_trainer(*data, tmp_path / "init", one_device(), train_steps=1)
+    assert not np.allclose(initial.model.weights[0].numpy(), single[0])  # weights moved
+
+
+def test_clipping_bounds_the_applied_global_norm(data, tmp_path):
+    """Adam's first moment after one step is (1 - beta_1) * applied gradient."""
+    for strategy in (one_device(), mirrored()):
+        keras.utils.set_random_seed(3)
+        trainer = make_trainer(*data, tmp_path / str(id(strategy)), strategy, train_steps=1,
+                               clipnorm=0.05)
+        summary = trainer.train()
+        # `train` logs the last step's pre-clip norm: far above the clip.
+        assert summary["grad_norm"] > 0.5
+        moments = [v for v in trainer.optimizer.variables
+                   if "momentum" in v.path and "velocity" not in v.path]
+        assert moments
+        applied = np.sqrt(sum(float(np.sum(np.square(m.numpy()))) for m in moments)) / 0.1
+        assert applied == pytest.approx(0.05, rel=1e-3)
+
+
+def test_bfloat16_training_runs_and_learns(data, tmp_path):
+    keras.utils.set_random_seed(3)
+    trainer = make_trainer(*data, tmp_path, one_device(), train_steps=30,
+                           model_config=tiny_gpt_config(dtype="mixed_bfloat16"),
+                           eval_every=0)
+    first = trainer.evaluate()["eval/lm_loss"]
+    summary = trainer.train()
+    assert np.isfinite(summary["loss"])
+    assert summary["eval/lm_loss"] < first - 0.5
+    assert trainer.model.backbone.transformer_layers[0].compute_dtype == "bfloat16"
+
+
+def test_float16_uses_dynamic_loss_scaling(data, tmp_path):
+    keras.utils.set_random_seed(3)
+    trainer = make_trainer(*data, tmp_path, one_device(), train_steps=3,
+                           model_config=tiny_gpt_config(dtype="mixed_float16"))
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(trainer.train()["loss"])
+
+
+def test_global_batch_must_split_evenly(data, tmp_path):
+    with pytest.raises(ConfigError, match="--global_batch_size=16 is not divisible by "
+                                          "replicas \\(2\\) x --grad_accum_steps \\(3\\)"):
+        make_trainer(*data, tmp_path, mirrored(), grad_accum_steps=3)
+
+
+def test_vocabulary_mismatch_is_refused(data, tmp_path):
+    with pytest.raises(ConfigError, match="vocab_size is 100 but the data's tokenizer has 64"):
+        make_trainer(*data, tmp_path, one_device(), model_config=tiny_gpt_config(
+            vocab_size=100))
