@@ -23,13 +23,13 @@ def run(main, pass_unknown_flags=False):
         except TfllmError as error:
             fail(error)
 
-    def parse_known(argv):
+    def parse(argv):
         try:
-            return flags.FLAGS(argv, known_only=True)
-        except flags.Error as error:
+            return flags.FLAGS(argv, known_only=pass_unknown_flags)
+        except flags.Error as error:  # a bad flag file or value: one paragraph, exit 2
             fail(error)
 
-    app.run(guarded_main, **({"flags_parser": parse_known} if pass_unknown_flags else {}))
+    app.run(guarded_main, flags_parser=parse)
 
 
 def fail(error):

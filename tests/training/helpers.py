@@ -15,7 +15,7 @@ VOCAB = 64
 LENGTH = 16
 
 
-def write_gpt_data(directory, examples=256, seed=0):
+def write_gpt_data(directory, examples=256, seed=0, train_shards=2):
     """Synthetic token windows with learnable structure (each token follows its predecessor
     by +1 mod vocab, from a random start), some padded at the end."""
     rng = np.random.default_rng(seed)
@@ -29,7 +29,7 @@ def write_gpt_data(directory, examples=256, seed=0):
         rows.append((f"k{i:05d}", {"input_ids": [t * m for t, m in zip(ids, mask)],
                                    "input_mask": mask}))
     files = {}
-    for split, subset, shards in (("train", rows, 2), ("eval", rows[:64], 1)):
+    for split, subset, shards in (("train", rows, train_shards), ("eval", rows[:64], 1)):
         with beam.Pipeline() as pipeline:
             _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, shards,
                                                                features)

@@ -50,6 +50,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     jit_compile: bool = True
     seed: int = 0
+    shuffle: bool = True
     deterministic: bool = False
     log_every: int = 10
     eval_every: int = 0  # 0: only at the end
@@ -198,7 +199,7 @@ class Trainer:
         return iter(self.strategy.distribute_datasets_from_function(
             lambda ctx: readers.make_dataset(
                 config.data_dir, "train", ctx.get_per_replica_batch_size(
-                    config.global_batch_size), input_context=ctx,
+                    config.global_batch_size), input_context=ctx, shuffle=config.shuffle,
                 seed=config.seed).skip(start_step)))
 
     def evaluate(self):
