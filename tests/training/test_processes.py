@@ -44,7 +44,8 @@ def _model_weights(model_dir):
     """Every variable of the latest checkpoint: model weights and optimizer state."""
     path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
-            if name.endswith("VARIABLE_VALUE") and "save_counter" not in name}
+            if name.endswith("VARIABLE_VALUE") and "save_counter" not in name
+            and "checkpointed_runs" not in name}  # the preemption handler's counter
 
 
 def _assert_same_weights(a, b, atol=1e-5):
@@ -149,3 +150,30 @@ def test_data_dir_without_manifest(tmp_path):
     result = _run(f"--data_dir={tmp_path}", f"--model_dir={tmp_path / 'm'}")
     assert result.returncode == 2
     assert "has no manifest.json" in result.stderr
+
+
+def test_sigterm_to_one_worker_checkpoints_and_stops_both(data_dir, tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers},
+                                "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen(
+            _command(f"--data_dir={data_dir}", f"--model_dir={tmp_path}",
+                     "--train_steps=100000", "--checkpoint_every=1000",
+                     "--strategy=multi_worker"),
+            cwd=REPO, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
+    try:
+        for line in processes[0].stdout:
+            if line.startswith("step") and int(line.split()[1].split("/")[0]) >= 3:
+                processes[1].send_signal(signal.SIGTERM)  # preempt the non-chief worker
+                break
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0], outputs[1][-3000:]
+    summary = json.load(open(tmp_path / "summary.json"))
+    assert summary["status"] == "preempted" and summary["step"] >= 3
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 
 import keras
@@ -229,6 +230,23 @@ class Trainer:
         logging.warning("signal %d: saving a checkpoint and stopping", signum)
         self._stop_requested = True
 
+    def _preemption_handler(self):
+        """TF's coordinated handler for multi-worker jobs, where one worker stopping
+        alone would leave the others blocked in a collective."""
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return None
+
+        def exit_after_save():
+            step = int(self.optimizer.iterations.numpy())
+            self._finish({"status": "preempted", "step": step,
+                          "checkpoint": self.manager.latest_checkpoint})
+            sys.exit(0)
+
+        return tf.distribute.experimental.PreemptionCheckpointHandler(
+            self.strategy.cluster_resolver, self.manager,
+            termination_config=tf.distribute.experimental.TerminationConfig(
+                exit_fn=exit_after_save))
+
     def _flops_per_token(self):
         return model_stats(self.model, self.sequence_length).training_flops_per_token
 
@@ -240,7 +258,10 @@ class Trainer:
         if restored:
             self.report(f"resumed from {restored} at step {step}")
         iterator = self._train_iterator(step)
-        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        preemption = self._preemption_handler()
+        previous = signal.getsignal(signal.SIGTERM)
+        if preemption is None:
+            signal.signal(signal.SIGTERM, self._request_stop)
         writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard"))
                   if self.chief else tf.summary.create_noop_writer())
         peak = config.peak_tflops * 1e12 or measure_peak_flops()
@@ -249,7 +270,10 @@ class Trainer:
         last, evaluation, status = {}, {}, "completed"
         try:
             while step < config.train_steps:
-                result = self._train_step(iterator)
+                if preemption is None:
+                    result = self._train_step(iterator)
+                else:  # saves on every worker, then exits, when any is preempted
+                    result = preemption.run(self._train_step, iterator)
                 step = int(self.optimizer.iterations.numpy())
                 window_examples += config.global_batch_size
                 window_tokens += float(result["tokens"])
