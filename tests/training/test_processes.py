@@ -64,20 +64,26 @@ def _free_ports(count):
     return ports
 
 
-def test_two_worker_processes_equal_one_process(data_dir, tmp_path):
-    single = _run(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'one'}",
-                  "--train_steps=3", "--noshuffle", "--strategy=one_device")
-    assert single.returncode == 0, single.stderr[-3000:]
+def _start_workers(data_dir, model_dir, *args):
+    """Two multi-worker training processes on loopback ports."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers},
                                 "task": {"type": "worker", "index": index}})
         processes.append(subprocess.Popen(
-            _command(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'multi'}",
-                     "--train_steps=3", "--noshuffle", "--strategy=multi_worker"),
+            _command(f"--data_dir={data_dir}", f"--model_dir={model_dir}",
+                     "--strategy=multi_worker", *args),
             cwd=REPO, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
+    return processes
+
+
+def test_two_worker_processes_equal_one_process(data_dir, tmp_path):
+    single = _run(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'one'}",
+                  "--train_steps=3", "--noshuffle", "--strategy=one_device")
+    assert single.returncode == 0, single.stderr[-3000:]
+    processes = _start_workers(data_dir, tmp_path / "multi", "--train_steps=3", "--noshuffle")
     try:
         outputs = [p.communicate(timeout=240)[0] for p in processes]
     finally:
@@ -153,17 +159,8 @@ def test_data_dir_without_manifest(tmp_path):
 
 
 def test_sigterm_to_one_worker_checkpoints_and_stops_both(data_dir, tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers},
-                                "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(
-            _command(f"--data_dir={data_dir}", f"--model_dir={tmp_path}",
-                     "--train_steps=100000", "--checkpoint_every=1000",
-                     "--strategy=multi_worker"),
-            cwd=REPO, env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+    processes = _start_workers(data_dir, tmp_path, "--train_steps=100000",
+                               "--checkpoint_every=1000")
     try:
         for line in processes[0].stdout:
             if line.startswith("step") and int(line.split()[1].split("/")[0]) >= 3:

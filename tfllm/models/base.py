@@ -1,8 +1,9 @@
 """Functional Keras models that are built from, and serialise as, a config dataclass."""
 
 import keras
+import keras_hub
 
-from tfllm.models import configs
+from tfllm.models import activations, configs
 from tfllm.models.inputs import check_token_inputs, guard_length
 
 
@@ -60,3 +61,15 @@ class BackboneTask(keras.Model):
     @property
     def config(self):
         return self.backbone.config
+
+
+def token_and_position_embeddings(config):
+    """The learned token (reversible, for tied heads) and position embeddings."""
+    init = activations.initializer(config)
+    token = keras_hub.layers.ReversibleEmbedding(
+        config.vocab_size, config.hidden_size, embeddings_initializer=init,
+        dtype=config.dtype, name="token_embedding")
+    position = keras_hub.layers.PositionEmbedding(
+        config.max_sequence_length, initializer=init, dtype=config.dtype,
+        name="position_embedding")
+    return token, position

@@ -9,7 +9,8 @@ import keras
 import keras_hub
 
 from tfllm.models import activations
-from tfllm.models.base import BackboneTask, ConfiguredModel
+from tfllm.models.base import (BackboneTask, ConfiguredModel,
+                               token_and_position_embeddings)
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -28,12 +29,7 @@ class BertEncoder(ConfiguredModel):
     def __init__(self, config, **kwargs):
         dtype = config.dtype
         init = activations.initializer(config)
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
-            config.vocab_size, config.hidden_size, embeddings_initializer=init,
-            dtype=dtype, name="token_embedding")
-        self.position_embedding = keras_hub.layers.PositionEmbedding(
-            config.max_sequence_length, initializer=init, dtype=dtype,
-            name="position_embedding")
+        self.token_embedding, self.position_embedding = token_and_position_embeddings(config)
         self.segment_embedding = keras.layers.Embedding(
             config.type_vocab_size, config.hidden_size, embeddings_initializer=init,
             dtype=dtype, name="segment_embedding")

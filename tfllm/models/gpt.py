@@ -11,7 +11,8 @@ from keras import ops
 
 from tfllm.errors import InputError
 from tfllm.models import activations
-from tfllm.models.base import BackboneTask, ConfiguredModel
+from tfllm.models.base import (BackboneTask, ConfiguredModel,
+                               token_and_position_embeddings)
 
 DECODER_INPUTS = ("token_ids", "padding_mask")
 
@@ -29,12 +30,7 @@ class GptBackbone(ConfiguredModel):
     def __init__(self, config, **kwargs):
         dtype = config.dtype
         init = activations.initializer(config)
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
-            config.vocab_size, config.hidden_size, embeddings_initializer=init,
-            dtype=dtype, name="token_embedding")
-        self.position_embedding = keras_hub.layers.PositionEmbedding(
-            config.max_sequence_length, initializer=init, dtype=dtype,
-            name="position_embedding")
+        self.token_embedding, self.position_embedding = token_and_position_embeddings(config)
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_dropout = keras.layers.Dropout(
             config.dropout, dtype=dtype, name="embeddings_dropout")
