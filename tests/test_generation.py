@@ -1,0 +1,89 @@
+"""Decoding: greedy equals step-wise argmax of full passes; top-k/top-p; EOS; batching."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models.helpers import tiny
+from tfllm.errors import ConfigError, InputError
+from tfllm.generation.decoding import Generator
+from tfllm.generation.sampling import SamplingConfig, filter_logits, next_tokens
+from tfllm.models import GptBackbone, GptCausalLM
+
+
+@pytest.fixture(scope="module")
+def lm():
+    keras.utils.set_random_seed(5)
+    return GptCausalLM(GptBackbone(tiny("gpt", vocab_size=50, max_sequence_length=32,
+                                        dropout=0.0)))
+
+
+def _greedy_by_full_passes(lm, prompt, steps):
+    tokens = list(prompt)
+    for _ in range(steps):
+        ids = np.array([tokens], np.int32)
+        logits = lm({"token_ids": ids, "padding_mask": np.ones_like(ids)}, training=False)
+        tokens.append(int(np.argmax(logits.numpy()[0, -1])))
+    return tokens[len(prompt):]
+
+
+def test_greedy_with_cache_equals_argmax_of_full_passes(lm):
+    generator = Generator(lm, end_of_text_id=-1, config=SamplingConfig(max_new_tokens=10))
+    prompt = [5, 9, 13]
+    (out,), tokens_per_second = generator.generate([prompt])
+    assert out == _greedy_by_full_passes(lm, prompt, 10)
+    assert tokens_per_second > 0
+    assert generator.generate([prompt])[0] == [out]  # deterministic
+
+
+def test_batched_prompts_of_different_lengths_match_single_runs(lm):
+    generator = Generator(lm, -1, SamplingConfig(max_new_tokens=6))
+    prompts = [[3, 4, 5, 6, 7, 8], [11], [20, 21, 22]]
+    batched, _ = generator.generate(prompts)
+    assert batched == [generator.generate([p])[0][0] for p in prompts]
+    assert all(len(out) == 6 for out in batched)
+
+
+def test_end_of_text_stops_a_row(lm):
+    prompt = [5, 9, 13]
+    first = _greedy_by_full_passes(lm, prompt, 1)[0]
+    generator = Generator(lm, end_of_text_id=first, config=SamplingConfig(max_new_tokens=8))
+    (out,), _ = generator.generate([prompt])
+    assert out == [first]
+
+
+def test_sampling_is_seeded_and_reproducible(lm):
+    config = SamplingConfig(method="sample", temperature=1.5, max_new_tokens=12, seed=7)
+    first, _ = Generator(lm, -1, config).generate([[1, 2, 3]])
+    again, _ = Generator(lm, -1, config).generate([[1, 2, 3]])
+    other, _ = Generator(lm, -1, SamplingConfig(method="sample", temperature=1.5,
+                                                max_new_tokens=12, seed=8)).generate([[1, 2, 3]])
+    assert first == again and first != other
+
+
+def test_top_k_never_samples_outside_the_k_most_likely():
+    logits = tf.constant(np.random.default_rng(0).normal(size=(4, 30)), tf.float32)
+    allowed = tf.math.top_k(logits, 3).indices.numpy()
+    config = SamplingConfig(method="sample", top_k=3)
+    for i in range(200):
+        sampled = next_tokens(logits, config, tf.constant([0, i])).numpy()
+        assert all(s in row for s, row in zip(sampled, allowed))
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]]))
+    kept = np.isfinite(filter_logits(logits, top_p=0.7).numpy()[0])
+    assert kept.tolist() == [True, True, False, False]
+    kept = np.isfinite(filter_logits(logits, top_p=0.4).numpy()[0])
+    assert kept.tolist() == [True, False, False, False]
+
+
+def test_bad_prompts_and_settings(lm):
+    generator = Generator(lm, -1, SamplingConfig())
+    with pytest.raises(InputError, match="empty prompt"):
+        generator.generate([[1], []])
+    with pytest.raises(InputError, match="no room in the model's context of 32"):
+        generator.generate([list(range(1, 33))])
+    with pytest.raises(ConfigError, match="--temperature must be positive"):
+        SamplingConfig(temperature=0)

@@ -1,0 +1,1 @@
+"""Text generation with the GPT decoder's key/value cache."""
