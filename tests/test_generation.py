@@ -87,3 +87,36 @@ def test_bad_prompts_and_settings(lm):
         generator.generate([list(range(1, 33))])
     with pytest.raises(ConfigError, match="--temperature must be positive"):
         SamplingConfig(temperature=0)
+
+
+def test_generate_command_on_a_trained_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.training.test_real_corpus import FORTUNES, _data
+    from tfllm.data.gpt_examples import GptExampleConfig
+    from tfllm.models import configs
+    from tfllm.training.trainer import TrainConfig, Trainer
+
+    if not os.path.exists(f"{FORTUNES}/science"):
+        pytest.skip("Debian's fortunes package is installed by setup.sh")
+    data_dir, manifest = _data(tmp_path, "gpt", GptExampleConfig(sequence_length=32))
+    model_dir = tmp_path / "model"
+    config = configs.override(configs.get_preset("gpt_tiny"), {
+        "vocab_size": manifest["tokenizer"]["vocab_size"]})
+    Trainer(config, TrainConfig(data_dir=data_dir, model_dir=str(model_dir), train_steps=3,
+                                global_batch_size=8, jit_compile=False, eval_steps=1,
+                                peak_tflops=1.0),
+            tf.distribute.OneDeviceStrategy("/cpu:0"), manifest,
+            report=lambda line: None).train()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "tfllm.generate", f"--model_dir={model_dir}", *args],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    result = run("--prompt=Science is", "--prompt=Work", "--max_new_tokens=5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("Science is") and "tokens/s" in result.stdout
+    result = run("--prompt= ")
+    assert result.returncode == 2 and "non-empty --prompt" in result.stderr

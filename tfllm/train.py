@@ -6,7 +6,6 @@ Re-running the same command resumes from the latest checkpoint in --model_dir.
 """
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -47,21 +46,6 @@ def model_config_from_flags(manifest):
     return config
 
 
-def _check_model_dir(model_dir, resolved):
-    """A model_dir belongs to one architecture: refuse to resume a different one."""
-    path = os.path.join(model_dir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)["model"]
-        if saved != resolved["model"]:
-            changed = sorted(k for k in saved if saved.get(k) != resolved["model"].get(k))
-            raise ConfigError(f"{model_dir} holds a model with a different architecture "
-                              f"({', '.join(changed)} differ); use another --model_dir.")
-    os.makedirs(model_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(resolved, f, indent=2, sort_keys=True)
-
-
 def main(argv):
     if len(argv) > 1:
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
@@ -76,11 +60,6 @@ def main(argv):
         keras.utils.set_random_seed(train_config.seed)
         tf.config.experimental.enable_op_determinism()
     strategy = strategies.create_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.cpu_replicas)
-    if strategies.is_chief(strategy):
-        _check_model_dir(FLAGS.model_dir, {"model": model_config.to_dict(),
-                                           "train": dataclasses.asdict(train_config),
-                                           "strategy": FLAGS.strategy,
-                                           "replicas": strategy.num_replicas_in_sync})
     trainer = Trainer(model_config, train_config, strategy, manifest)
     print(f"training {FLAGS.preset} ({model_config.family}) on {FLAGS.data_dir} with "
           f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}, global batch "

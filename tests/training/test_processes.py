@@ -174,3 +174,12 @@ def test_sigterm_to_one_worker_checkpoints_and_stops_both(data_dir, tmp_path):
     summary = json.load(open(tmp_path / "summary.json"))
     assert summary["status"] == "preempted" and summary["step"] >= 3
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+
+
+def test_resuming_a_different_architecture_is_refused(data_dir, tmp_path):
+    first = _run(f"--data_dir={data_dir}", f"--model_dir={tmp_path}", "--train_steps=1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    result = _run(f"--data_dir={data_dir}", f"--model_dir={tmp_path}", "--train_steps=2",
+                  "--num_layers=3")
+    assert result.returncode == 2
+    assert "different architecture (num_layers differ)" in " ".join(result.stderr.split())

@@ -73,6 +73,28 @@ def measure_peak_flops(size=1024, repeats=8):
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+def write_run_config(model_dir, model_config, config, strategy):
+    """Saves the resolved configs in `model_dir/config.json`; a model_dir belongs to
+    one architecture, so resuming a different one is refused."""
+    path = os.path.join(model_dir, "config.json")
+    resolved = {"model": model_config.to_dict(), "train": dataclasses.asdict(config),
+                "strategy": type(strategy).__name__,
+                "replicas": strategy.num_replicas_in_sync}
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)["model"]
+        if saved != resolved["model"]:
+            changed = sorted(k for k in saved if saved.get(k) != resolved["model"].get(k))
+            raise ConfigError(f"{model_dir} holds a model with a different architecture "
+                              f"({', '.join(changed)} differ); use another --model_dir.")
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(resolved, f, indent=2, sort_keys=True)
+    except OSError as error:
+        raise ConfigError(f"Cannot write to --model_dir {model_dir}: {error.strerror}.") from None
+
+
 class Trainer:
     def __init__(self, model_config, config, strategy, manifest, report=print):
         self.config = config
@@ -86,6 +108,8 @@ class Trainer:
                 f"--global_batch_size={config.global_batch_size} is not divisible by "
                 f"replicas ({replicas}) x --grad_accum_steps ({config.grad_accum_steps}).")
         self.task = tasks.task_for(manifest, model_config)
+        if self.chief:
+            write_run_config(config.model_dir, model_config, config, strategy)
         self.model_config = model_config
         self.sequence_length = manifest["schema"]["input_ids"]["length"] - (
             1 if manifest["kind"] == "gpt" else 0)
