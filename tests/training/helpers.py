@@ -18,6 +18,7 @@ LENGTH = 16
 def write_gpt_data(directory, examples=256, seed=0, train_shards=2):
     """Synthetic token windows with learnable structure (each token follows its predecessor
     by +1 mod vocab, from a random start), some padded at the end."""
+    os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(seed)
     features = schema.feature_lengths("gpt", LENGTH)
     rows = []
@@ -50,9 +51,33 @@ def tiny_gpt_config(**overrides):
 
 
 def make_trainer(data_dir, manifest, model_dir, strategy, model_config=None, **train):
-    config = TrainConfig(data_dir=data_dir, model_dir=str(model_dir), jit_compile=False,
-                         log_every=1000, checkpoint_every=1000, eval_steps=2,
-                         peak_tflops=1.0, learning_rate=1e-2, warmup_steps=0,
-                         global_batch_size=16, **train)
+    settings = dict(jit_compile=False, log_every=1000, checkpoint_every=1000, eval_steps=2,
+                    peak_tflops=1.0, learning_rate=1e-2, warmup_steps=0, global_batch_size=16)
+    config = TrainConfig(data_dir=data_dir, model_dir=str(model_dir), **{**settings, **train})
     return Trainer(model_config or tiny_gpt_config(), config, strategy, manifest,
                    report=lambda line: None)
+
+
+def write_classify_data(directory, examples=128, seed=0):
+    """Sequences labelled 1 when their first token is even: a rule a model can learn."""
+    rng = np.random.default_rng(seed)
+    features = schema.feature_lengths("classify", LENGTH)
+    rows = []
+    for i in range(examples):
+        ids = rng.integers(3, VOCAB, LENGTH).tolist()
+        rows.append((f"k{i:05d}", {"input_ids": ids, "input_mask": [1] * LENGTH,
+                                   "segment_ids": [0] * LENGTH,
+                                   "label_ids": [int(ids[0] % 2 == 0)], "text": [f"t{i}"]}))
+    for split, subset in (("train", rows), ("eval", rows[:32])):
+        with beam.Pipeline() as pipeline:
+            _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, 1,
+                                                               features)
+    manifest = {"kind": "classify", "schema": schema.to_manifest(features),
+                "labels": ["odd", "even"],
+                "splits": {s: {"files": [f"{s}-00000-of-00001.tfrecord.gz"], "examples": 0}
+                           for s in ("train", "eval")},
+                "tokenizer": {"vocab_size": VOCAB, "family": "gpt",
+                              "special_ids": {"pad": 0, "unk": 1, "end_of_text": 2}}}
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    return str(directory), manifest

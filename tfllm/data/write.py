@@ -46,7 +46,10 @@ class _WriteShard(beam.DoFn):
         # Written under a temporary name first: a retried bundle never leaves a
         # half-written shard under the final name.
         with tf.io.TFRecordWriter(path + ".partial", options) as writer:
-            for _, serialized in sorted(records):
+            # Ordered by a hash of the key, not the key itself: keys start with the source
+            # file, and a shard sorted by source would serve one label or source at a time.
+            for _, _, serialized in sorted((_unit_interval(key, "order/"), key, serialized)
+                                           for key, serialized in records):
                 writer.write(serialized)
                 count += 1
         tf.io.gfile.rename(path + ".partial", path, overwrite=True)

@@ -9,7 +9,8 @@ so the loss of a step does not depend on how the global batch was split.
 import tensorflow as tf
 
 from tfllm.errors import ConfigError
-from tfllm.models import build_pretraining_model
+from tfllm.models import build_backbone, build_pretraining_model
+from tfllm.models.classifier import SequenceClassifier
 
 
 def _cross_entropy(labels, logits):
@@ -43,6 +44,9 @@ class BertPretraining:
     def tokens(self, features):
         return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
 
+    def build_model(self, config):
+        return build_pretraining_model(config)
+
 
 class CausalLanguageModeling:
     kind = "gpt"
@@ -60,6 +64,32 @@ class CausalLanguageModeling:
     def tokens(self, features):
         return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
 
+    def build_model(self, config):
+        return build_pretraining_model(config)
+
+
+class Classification:
+    """Cross-entropy over the label vocabulary, divided by the number of examples."""
+
+    kind = "classify"
+    losses = ("cls",)
+
+    def __init__(self, num_classes):
+        self.num_classes = num_classes
+
+    def counts(self, labels):
+        return {"cls": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+
+    def sums(self, outputs, labels):
+        return ({"cls": tf.reduce_sum(_cross_entropy(labels["labels"], outputs))},
+                {"cls": tf.reduce_sum(_correct(labels["labels"], outputs))})
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+    def build_model(self, config):
+        return SequenceClassifier(build_backbone(config), self.num_classes)
+
 
 TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling}
 
@@ -67,9 +97,12 @@ TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling}
 def task_for(manifest, config):
     """The task for the data's kind, checking the model matches the data."""
     kind = manifest["kind"]
-    if kind not in TASKS:
-        raise ConfigError(f"Data of kind {kind!r} is not pretraining data (bert or gpt).")
-    if config.family != kind:
+    if kind == "classify":
+        family = manifest["tokenizer"].get("family", config.family)
+        if family != config.family:
+            raise ConfigError(f"The classification data was tokenized for {family} models; "
+                              f"a {config.family} model cannot read it.")
+    elif config.family != kind:
         raise ConfigError(f"The {config.family} model cannot train on {kind} data; pick a "
                           f"{kind}_* preset or other data.")
     vocab = manifest["tokenizer"]["vocab_size"]
@@ -80,8 +113,6 @@ def task_for(manifest, config):
     if length > config.max_sequence_length:
         raise ConfigError(f"The data has sequences of {length} tokens but the model's "
                           f"max_sequence_length is {config.max_sequence_length}.")
+    if kind == "classify":
+        return Classification(len(manifest["labels"]))
     return TASKS[kind]()
-
-
-def build_model(config):
-    return build_pretraining_model(config)

@@ -31,6 +31,7 @@ from absl import logging
 
 from tfllm.data import readers
 from tfllm.errors import ConfigError
+from tfllm.models import lora
 from tfllm.models.stats import model_stats
 from tfllm.training import optimization, tasks
 from tfllm.training.strategy import is_chief
@@ -59,6 +60,12 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     peak_tflops: float = 0.0  # 0: measure a matmul peak at start for the MFU estimate
+    # Fine-tuning.
+    init_checkpoint: str = ""  # a tfllm model_dir (or checkpoint prefix) to start the backbone from
+    lora_rank: int = 0  # >0: train only LoRA adapters (and the head)
+    lora_alpha: float = 0.0  # 0: the rank
+    lora_targets: str = "query,value"
+    freeze_layers: int = 0  # freeze the embeddings and the first N transformer blocks
 
 
 def measure_peak_flops(size=1024, repeats=8):
@@ -95,6 +102,35 @@ def write_run_config(model_dir, model_config, config, strategy):
         raise ConfigError(f"Cannot write to --model_dir {model_dir}: {error.strerror}.") from None
 
 
+_SHAPE_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                 "max_sequence_length", "family", "type_vocab_size")
+
+
+def restore_backbone(backbone, init_checkpoint, model_config):
+    """Loads the backbone of a pretrained tfllm model into `backbone` (heads are left)."""
+    path = init_checkpoint
+    if os.path.isdir(path):
+        config_path = os.path.join(path, "config.json")
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                saved = json.load(f)["model"]
+            current = model_config.to_dict()
+            differ = [f"{k} {saved.get(k)} vs {current.get(k)}" for k in _SHAPE_FIELDS
+                      if saved.get(k) != current.get(k)]
+            if differ:
+                raise ConfigError(f"--init_checkpoint {init_checkpoint} does not match the "
+                                  f"model: {'; '.join(differ)}.")
+        path = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
+    if not path:
+        raise ConfigError(f"--init_checkpoint {init_checkpoint} holds no checkpoint.")
+    try:
+        tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=backbone)).restore(
+            path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ConfigError(f"--init_checkpoint {init_checkpoint} does not fit this model's "
+                          f"backbone: {str(error).splitlines()[0]}") from None
+
+
 class Trainer:
     def __init__(self, model_config, config, strategy, manifest, report=print):
         self.config = config
@@ -114,7 +150,10 @@ class Trainer:
         self.sequence_length = manifest["schema"]["input_ids"]["length"] - (
             1 if manifest["kind"] == "gpt" else 0)
         with strategy.scope():
-            self.model = tasks.build_model(model_config)
+            self.model = self.task.build_model(model_config)
+            if config.init_checkpoint:
+                restore_backbone(self.model.backbone, config.init_checkpoint, model_config)
+            self._adapt(self.model)
             self.optimizer = optimization.create_optimizer(
                 config.optimizer, config.learning_rate, config.warmup_steps,
                 config.train_steps, config.lr_decay, config.weight_decay,
@@ -129,6 +168,26 @@ class Trainer:
                                                   max_to_keep=config.keep_checkpoints)
         self._train_step = self._make_train_step()
         self._stop_requested = False
+
+    def _adapt(self, model):
+        """LoRA and layer freezing; reports trainable and frozen parameter counts."""
+        config = self.config
+        if config.lora_rank:
+            lora.apply_lora(model.backbone, config.lora_rank, config.lora_alpha or None,
+                            tuple(t.strip() for t in config.lora_targets.split(",")))
+        if config.freeze_layers:
+            blocks = model.backbone.transformer_layers
+            if config.freeze_layers > len(blocks):
+                raise ConfigError(f"--freeze_layers={config.freeze_layers} exceeds the model's "
+                                  f"{len(blocks)} transformer blocks.")
+            frozen = [model.backbone.token_embedding, model.backbone.position_embedding,
+                      *blocks[:config.freeze_layers]]
+            for layer in frozen:
+                for variable in layer.weights:
+                    variable.trainable = False
+        count = lambda weights: sum(int(np.prod(v.shape)) for v in weights)  # noqa: E731
+        self.report(f"parameters: {count(model.trainable_weights):,} trainable, "
+                    f"{count(model.non_trainable_weights):,} frozen")
 
     # --- the step -----------------------------------------------------------------
 
@@ -320,6 +379,10 @@ class Trainer:
             evaluation = self._log_eval(step, writer)
         summary = {"status": status, "step": step, **last, **evaluation,
                    "checkpoint": self.manager.latest_checkpoint}
+        if config.lora_rank and self.chief:
+            lora.save_adapter(self.model, os.path.join(config.model_dir, "adapter.npz"))
+            summary["merged_weights"] = lora.merged_weights_path(
+                self.model, os.path.join(config.model_dir, "merged.weights.h5"))
         self._finish(summary)
         return summary
 
