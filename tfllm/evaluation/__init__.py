@@ -1,0 +1,1 @@
+"""Evaluation: task metrics, honest baselines on the same split, and plots."""
