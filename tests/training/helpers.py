@@ -18,7 +18,6 @@ LENGTH = 16
 def write_gpt_data(directory, examples=256, seed=0, train_shards=2):
     """Synthetic token windows with learnable structure (each token follows its predecessor
     by +1 mod vocab, from a random start), some padded at the end."""
-    os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(seed)
     features = schema.feature_lengths("gpt", LENGTH)
     rows = []

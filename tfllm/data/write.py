@@ -38,6 +38,9 @@ class _WriteShard(beam.DoFn):
         self._num_shards = num_shards
         self._written = counter(f"examples_{split}")
 
+    def setup(self):
+        tf.io.gfile.makedirs(self._output_dir)
+
     def process(self, keyed_shard):
         shard, records = keyed_shard
         path = f"{self._output_dir}/{shard_file_name(self._split, shard, self._num_shards)}"

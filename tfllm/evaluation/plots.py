@@ -1,0 +1,64 @@
+"""PNG plots: the confusion matrix and training curves from TensorBoard logs."""
+
+import glob
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def confusion_matrix_png(matrix, class_names, path):
+    matrix = np.asarray(matrix)
+    figure, axes = plt.subplots(figsize=(1.2 + 0.6 * len(class_names),) * 2)
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axes.set_yticks(range(len(class_names)), class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (i, j), count in np.ndenumerate(matrix):
+        axes.text(j, i, str(count), ha="center", va="center",
+                  color="white" if count > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def read_scalars(log_dir):
+    """{tag: [(step, value)]} from the TensorBoard event files under `log_dir`."""
+    scalars = {}
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") \
+                    else value.simple_value
+                scalars.setdefault(value.tag, []).append((event.step, number))
+    return scalars
+
+
+def training_curves_png(log_dir, path, tags=("train/loss", "train/learning_rate")):
+    """Loss (with every eval loss) and learning rate against the step."""
+    scalars = read_scalars(log_dir)
+    losses = [t for t in scalars if t == tags[0] or (t.startswith("eval/") and "loss" in t)]
+    if not losses:
+        return None
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for tag in losses:
+        steps, values = zip(*sorted(scalars[tag]))
+        top.plot(steps, values, marker="." if tag.startswith("eval") else None, label=tag)
+    top.set_ylabel("loss")
+    top.legend()
+    if tags[1] in scalars:
+        steps, values = zip(*sorted(scalars[tags[1]]))
+        bottom.plot(steps, values)
+    bottom.set_ylabel("learning rate")
+    bottom.set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
