@@ -85,3 +85,20 @@ def test_freezing_layers(pretrained, classify_data, tmp_path):
     assert any("token_embedding" in p for p in frozen)
     with pytest.raises(ConfigError, match="--freeze_layers=5 exceeds"):
         make_trainer(*classify_data, tmp_path / "x", one_device(), freeze_layers=5)
+
+
+def test_encoder_learning_rate_multiplier(pretrained, classify_data, tmp_path):
+    model_dir, weights = pretrained
+    trainer = make_trainer(*classify_data, tmp_path, one_device(), train_steps=3,
+                           init_checkpoint=model_dir, encoder_lr_multiplier=0.0001)
+    head_before = [v.numpy().copy() for v in trainer.model.classifier_head.weights]
+    trainer.train()
+    # The backbone moved by at most ~lr*multiplier per step; the head moved normally.
+    for variable in trainer.model.backbone.trainable_variables:
+        np.testing.assert_allclose(variable.numpy(), weights[variable.path], atol=1e-5)
+    assert any(not np.allclose(a, v.numpy())
+               for a, v in zip(head_before, trainer.model.classifier_head.weights))
+    assert int(trainer.optimizer.iterations.numpy()) == 3
+    assert int(trainer.encoder_optimizer.iterations.numpy()) == 3
+    with pytest.raises(ConfigError, match="--encoder_lr_multiplier must be positive"):
+        make_trainer(*classify_data, tmp_path / "x", one_device(), encoder_lr_multiplier=-1.0)

@@ -66,6 +66,7 @@ class TrainConfig:
     lora_alpha: float = 0.0  # 0: the rank
     lora_targets: str = "query,value"
     freeze_layers: int = 0  # freeze the embeddings and the first N transformer blocks
+    encoder_lr_multiplier: float = 1.0  # <1: the backbone learns slower than the head
 
 
 def measure_peak_flops(size=1024, repeats=8):
@@ -158,8 +159,18 @@ class Trainer:
                 config.optimizer, config.learning_rate, config.warmup_steps,
                 config.train_steps, config.lr_decay, config.weight_decay,
                 loss_scale=model_config.dtype == "mixed_float16")
-            self.optimizer.build(self.model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+            self._variable_groups = self._split_encoder_variables(model_config)
+            self.optimizer.build(self._variable_groups[0][1])
+            if len(self._variable_groups) > 1:
+                self.encoder_optimizer = optimization.create_optimizer(
+                    config.optimizer, config.learning_rate * config.encoder_lr_multiplier,
+                    config.warmup_steps, config.train_steps, config.lr_decay,
+                    config.weight_decay)
+                self.encoder_optimizer.build(self._variable_groups[1][1])
+        optimizers = {"optimizer": self.optimizer}
+        if len(self._variable_groups) > 1:
+            optimizers["encoder_optimizer"] = self.encoder_optimizer
+        self.checkpoint = tf.train.Checkpoint(model=self.model, **optimizers)
         self._checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
         if not self.chief:  # collective saves: other workers write to a scratch dir
             self._checkpoint_dir = os.path.join(
@@ -168,6 +179,23 @@ class Trainer:
                                                   max_to_keep=config.keep_checkpoints)
         self._train_step = self._make_train_step()
         self._stop_requested = False
+
+    def _split_encoder_variables(self, model_config):
+        """[(indices, variables)] per optimizer: one group, or head then backbone when
+        the backbone gets a different learning rate."""
+        variables = self.model.trainable_variables
+        everything = [(list(range(len(variables))), variables)]
+        multiplier = self.config.encoder_lr_multiplier
+        if multiplier == 1.0:
+            return everything
+        if not 0 < multiplier or model_config.dtype == "mixed_float16":
+            raise ConfigError("--encoder_lr_multiplier must be positive, and cannot be combined "
+                              "with mixed_float16 (one loss scale per optimizer).")
+        backbone = {id(v) for v in self.model.backbone.trainable_variables}
+        head = [i for i, v in enumerate(variables) if id(v) not in backbone]
+        encoder = [i for i, v in enumerate(variables) if id(v) in backbone]
+        return [(head, [variables[i] for i in head]),
+                (encoder, [variables[i] for i in encoder])]
 
     def _adapt(self, model):
         """LoRA and layer freezing; reports trainable and frozen parameter counts."""
@@ -209,7 +237,8 @@ class Trainer:
 
     def _make_train_step(self):
         strategy, task, optimizer = self.strategy, self.task, self.optimizer
-        variables = self.model.trainable_variables
+        groups = self._variable_groups
+        optimizers = [self.optimizer] + ([self.encoder_optimizer] if len(groups) > 1 else [])
         k, clipnorm = self.config.grad_accum_steps, self.config.clipnorm
         micro_step = self._micro_step()
 
@@ -238,7 +267,9 @@ class Trainer:
             factor = 1.0
             if clipnorm > 0:
                 factor = tf.minimum(1.0, clipnorm / (norm + 1e-6))
-            optimizer.apply_gradients(zip([g * factor for g in accumulated], variables))
+            clipped = [g * factor for g in accumulated]
+            for (indices, group), group_optimizer in zip(groups, optimizers):
+                group_optimizer.apply_gradients(zip([clipped[i] for i in indices], group))
             tokens = task.tokens(features)
             return loss, norm, tokens, correct, global_counts
 
