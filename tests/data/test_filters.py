@@ -1,8 +1,8 @@
 import pytest
 
 from tests.data.beam_helpers import docs, run_transform
-from tfllm.data.filters import (RULE_NAMES, FilterConfig, QualityFilter, filter_config_from_overrides,
-                                first_failed_rule, load_bad_words)
+from tfllm.data.filters import (RULE_NAMES, FilterConfig, QualityFilter,
+                                filter_config_from_overrides, first_failed_rule, load_bad_words)
 from tfllm.errors import ConfigError
 
 GOOD = ("The committee met on Tuesday to review the budget and to discuss plans that have "

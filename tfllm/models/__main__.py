@@ -18,7 +18,8 @@ def main(argv):
     if len(argv) > 1:
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     config = config_flags.config_from_flags()
-    if FLAGS.sequence_length is not None and not 0 < FLAGS.sequence_length <= config.max_sequence_length:
+    length = FLAGS.sequence_length
+    if length is not None and not 0 < length <= config.max_sequence_length:
         raise ConfigError(f"--sequence_length={FLAGS.sequence_length} must be between 1 and "
                           f"the model's max_sequence_length, {config.max_sequence_length}.")
     model = build_pretraining_model(config)

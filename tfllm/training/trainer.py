@@ -251,9 +251,10 @@ class Trainer:
             labels_k = tf.nest.map_structure(split, labels)
             accumulated, loss, sums, correct = None, 0.0, None, None
             for i in range(k):
+                pick = lambda t, i=i: t[i]  # noqa: E731  (micro-batch i of the replica batch)
                 loss_i, grads, sums_i, correct_i = micro_step(
-                    tf.nest.map_structure(lambda t: t[i], features_k),
-                    tf.nest.map_structure(lambda t: t[i], labels_k), global_counts)
+                    tf.nest.map_structure(pick, features_k),
+                    tf.nest.map_structure(pick, labels_k), global_counts)
                 if accumulated is None:
                     accumulated, sums, correct = grads, sums_i, correct_i
                 else:
