@@ -102,3 +102,12 @@ def test_encoder_learning_rate_multiplier(pretrained, classify_data, tmp_path):
     assert int(trainer.encoder_optimizer.iterations.numpy()) == 3
     with pytest.raises(ConfigError, match="--encoder_lr_multiplier must be positive"):
         make_trainer(*classify_data, tmp_path / "x", one_device(), encoder_lr_multiplier=-1.0)
+
+
+def test_label_outside_the_label_vocabulary(tmp_path):
+    from tfllm.errors import InputError
+
+    data_dir, manifest = write_classify_data(tmp_path / "data")
+    manifest = {**manifest, "labels": ["only"]}  # the data also holds label id 1
+    with pytest.raises(InputError, match="label id outside the label vocabulary \\(1 labels"):
+        make_trainer(data_dir, manifest, tmp_path / "m", one_device(), train_steps=3).train()

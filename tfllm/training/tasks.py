@@ -68,6 +68,9 @@ class CausalLanguageModeling:
         return build_pretraining_model(config)
 
 
+LABEL_OUT_OF_RANGE = "label id outside the label vocabulary"
+
+
 class Classification:
     """Cross-entropy over the label vocabulary, divided by the number of examples."""
 
@@ -78,7 +81,11 @@ class Classification:
         self.num_classes = num_classes
 
     def counts(self, labels):
-        return {"cls": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+        check = tf.debugging.assert_less(
+            labels["labels"], tf.cast(self.num_classes, labels["labels"].dtype),
+            message=LABEL_OUT_OF_RANGE)
+        with tf.control_dependencies([check]):
+            return {"cls": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
 
     def sums(self, outputs, labels):
         return ({"cls": tf.reduce_sum(_cross_entropy(labels["labels"], outputs))},

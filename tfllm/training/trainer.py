@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfllm.data import readers
-from tfllm.errors import ConfigError
+from tfllm.errors import ConfigError, InputError
 from tfllm.models import lora
 from tfllm.models.stats import model_stats
 from tfllm.training import optimization, tasks
@@ -385,10 +385,17 @@ class Trainer:
         last, evaluation, status = {}, {}, "completed"
         try:
             while step < config.train_steps:
-                if preemption is None:
-                    result = self._train_step(iterator)
-                else:  # saves on every worker, then exits, when any is preempted
-                    result = preemption.run(self._train_step, iterator)
+                try:
+                    if preemption is None:
+                        result = self._train_step(iterator)
+                    else:  # saves on every worker, then exits, when any is preempted
+                        result = preemption.run(self._train_step, iterator)
+                except tf.errors.InvalidArgumentError as error:
+                    if tasks.LABEL_OUT_OF_RANGE not in error.message:
+                        raise
+                    raise InputError(
+                        f"{config.data_dir} has a {tasks.LABEL_OUT_OF_RANGE} "
+                        f"({self.task.num_classes} labels in its manifest).") from None
                 step = int(self.optimizer.iterations.numpy())
                 window_examples += config.global_batch_size
                 window_tokens += float(result["tokens"])
