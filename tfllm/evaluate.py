@@ -31,20 +31,6 @@ def _batches(data_dir, split, batch_size):
     return readers.make_dataset(data_dir, split, batch_size, shuffle=False, repeat=False)
 
 
-def _texts(data_dir, split):
-    """Raw texts and labels of a classification split, in reader order."""
-    texts, labels = [], []
-    manifest = readers.load_manifest(data_dir, split)
-    spec = {"text": tf.io.FixedLenFeature([1], tf.string),
-            "label_ids": tf.io.FixedLenFeature([1], tf.int64)}
-    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.io.parse_single_example(record, spec)
-        texts.append(example["text"].numpy()[0].decode("utf-8"))
-        labels.append(int(example["label_ids"].numpy()[0]))
-    return texts, labels
-
-
 def evaluate_classifier(model, data_dir, split, batch_size, manifest):
     names = manifest["labels"]
     labels, predictions = [], []
@@ -54,8 +40,8 @@ def evaluate_classifier(model, data_dir, split, batch_size, manifest):
     if max(labels, default=0) >= len(names):
         raise ConfigError(f"Label id {max(labels)} is outside the label vocabulary of "
                           f"{len(names)} labels.")
-    train_texts, train_labels = _texts(data_dir, "train")
-    eval_texts, eval_labels = _texts(data_dir, split)
+    train_texts, train_labels = readers.split_texts(data_dir, "train")
+    eval_texts, eval_labels = readers.split_texts(data_dir, split)
     eval_texts, eval_labels = eval_texts[:len(labels)], eval_labels[:len(labels)]
     return {
         "model": classification_metrics(labels, predictions, names),

@@ -131,3 +131,18 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
 def _to_int32(parsed):
     return {name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value
             for name, value in parsed.items()}
+
+
+def split_texts(data_dir, split):
+    """Raw texts and label ids of a classification split, in file order (baselines,
+    export checks)."""
+    manifest = load_manifest(data_dir, split)
+    spec = {"text": tf.io.FixedLenFeature([1], tf.string),
+            "label_ids": tf.io.FixedLenFeature([1], tf.int64)}
+    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
+    texts, labels = [], []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.io.parse_single_example(record, spec)
+        texts.append(example["text"].numpy()[0].decode("utf-8"))
+        labels.append(int(example["label_ids"].numpy()[0]))
+    return texts, labels

@@ -1,0 +1,88 @@
+"""Classifier export: in-graph tokenization reproduces the Keras model; layout is TF Serving's."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfllm.data.classify_examples import encode
+from tfllm.serving.export import WARMUP_FILE, export_classifier
+from tfllm.training.artifacts import load_trained
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORTUNES = "/usr/share/games/fortunes"
+TEXTS = ["Computers make very fast, very accurate mistakes.",
+         "Beam me up, Scotty! There is no intelligent life down here."]
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    if not os.path.exists(f"{FORTUNES}/zippy"):
+        pytest.skip("Debian's fortunes package is installed by setup.sh")
+    import keras
+
+    from tests.training.test_real_fine_tuning import CATEGORIES
+    from tfllm.data import job
+    from tfllm.data.classify_examples import ClassifyExampleConfig
+    from tfllm.data.sources import SourceConfig
+    from tfllm.models import configs
+    from tfllm.training.trainer import TrainConfig, Trainer
+
+    root = tmp_path_factory.mktemp("export")
+    config = job.JobConfig(
+        kind="classify", output_dir=str(root / "data"), vocab_size=500, num_shards=1,
+        source=SourceConfig(patterns=tuple(f"{FORTUNES}/{c}" for c in CATEGORIES),
+                            split="delimiter", label_from_filename=True),
+        examples=ClassifyExampleConfig(48), eval_fraction=0.2,
+        filters=job.FilterConfig(min_words=3, min_stop_words=0))
+    manifest = job.run(config, report=lambda line: None)
+    keras.utils.set_random_seed(0)
+    model_config = configs.override(configs.get_preset("bert_tiny"), {
+        "vocab_size": manifest["tokenizer"]["vocab_size"], "max_sequence_length": 48})
+    Trainer(model_config, TrainConfig(data_dir=config.output_dir, model_dir=str(root / "model"),
+                                      train_steps=5, global_batch_size=16, jit_compile=False,
+                                      eval_steps=1, peak_tflops=1.0),
+            tf.distribute.OneDeviceStrategy("/cpu:0"), manifest,
+            report=lambda line: None).train()
+    return str(root / "model")
+
+
+def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp_path):
+    model, manifest, tokenizer = load_trained(classifier_dir)
+    path = export_classifier(model, tokenizer, manifest["labels"], str(tmp_path), "clf", TEXTS)
+    assert path == str(tmp_path / "clf" / "1")
+    assert os.path.exists(os.path.join(path, WARMUP_FILE))
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "classify", "token_ids"}
+    outputs = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    # Independent path: Python tokenization + the example encoder + the Keras model.
+    ids, masks = zip(*(encode(t, 48, tokenizer.special_ids) for t in tokenizer.tokenize(TEXTS)))
+    ids, masks = np.array(ids, np.int32), np.array(masks, np.int32)
+    expected = tf.nn.softmax(model({"token_ids": ids, "padding_mask": masks,
+                                    "segment_ids": np.zeros_like(ids)}, training=False))
+    np.testing.assert_allclose(outputs["scores"], expected, atol=1e-5)
+    labels = [manifest["labels"][i] for i in np.argmax(expected, -1)]
+    assert [b.decode() for b in outputs["label"].numpy()] == labels
+    example = tf.train.Example(features=tf.train.Features(feature={"text": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[TEXTS[0].encode()]))})).SerializeToString()
+    np.testing.assert_allclose(loaded.signatures["classify"](inputs=tf.constant([example]))[
+        "scores"], expected[:1], atol=1e-5)
+
+
+def test_export_command_adds_versions(classifier_dir, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for version in (1, 2):
+        result = subprocess.run([sys.executable, "-m", "tfllm.export",
+                                 f"--model_dir={classifier_dir}", "--name=bert_classifier",
+                                 f"--export_base={tmp_path}"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"bert_classifier/{version}" in result.stdout
+    assert sorted(os.listdir(tmp_path / "bert_classifier")) == ["1", "2"]
+    result = subprocess.run([sys.executable, "-m", "tfllm.export", f"--model_dir={classifier_dir}",
+                             "--name=../escape", f"--export_base={tmp_path}"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "is not allowed" in result.stderr

@@ -1,0 +1,1 @@
+"""Serving: SavedModel export in TF Serving's layout."""
