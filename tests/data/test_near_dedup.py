@@ -1,9 +1,15 @@
+import apache_beam as beam
 import numpy as np
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from tests.data.beam_helpers import docs, run_transform
-from tfllm.data.near_dedup import (DeduplicateNearDuplicates, MinHashConfig, band_keys,
-                                   estimated_jaccard, minhash_signature, shingles)
+from tfllm.data.documents import COUNTER_NAMESPACE, Document
+from tfllm.data.near_dedup import (ConnectedComponents, DeduplicateNearDuplicates,
+                                   MinHashConfig, band_keys, estimated_jaccard,
+                                   minhash_signature, shingles)
 from tfllm.errors import ConfigError
 
 BASE = ("It was the best of times, it was the worst of times, it was the age of wisdom, it "
@@ -11,11 +17,15 @@ BASE = ("It was the best of times, it was the worst of times, it was the age of 
         "incredulity, it was the season of Light, it was the season of Darkness, it was the "
         "spring of hope, it was the winter of despair, we had everything before us, we had "
         "nothing before us, we were all going direct to Heaven, we were all going direct "
-        "the other way").split()
+        "the other way. In short, the period was so far like the present period, that some "
+        "of its noisiest authorities insisted on its being received, for good or for evil, in "
+        "the superlative degree of comparison only. There were a king with a large jaw and a "
+        "queen with a plain face, on the throne of England; there were a king with a large "
+        "jaw and a queen with a fair face, on the throne of France.").split()
 OTHER = ("Call me Ishmael. Some years ago, never mind how long precisely, having little or no "
          "money in my purse, and nothing particular to interest me on shore, I thought I "
          "would sail about a little and see the watery part of the world. It is a way I have "
-         "of driving off the spleen and regulating the circulation.")
+         "of driving off the spleen and regulating the circulation.").split()
 THIRD = ("In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole, filled "
          "with the ends of worms and an oozy smell, nor yet a dry, bare, sandy hole with "
          "nothing in it to sit down on or to eat: it was a hobbit-hole, and that means "
@@ -29,40 +39,103 @@ def _edit(words, positions, replacement="CHANGED"):
     return " ".join(words)
 
 
+# A ~ B and B ~ C, while A and C share no LSH bucket: only B connects them.
+CHAIN_A = " ".join(BASE)
+CHAIN_B = _edit(BASE, [23, 63, 103, 143])
+CHAIN_C = _edit(BASE, [23, 43, 63, 83, 103, 123, 143, 158])
+
+
+def _signature(text, config=MinHashConfig()):
+    return minhash_signature(shingles(text, config.ngram_size), config)
+
+
 def test_estimated_jaccard_tracks_the_true_jaccard():
-    config = MinHashConfig(num_permutations=256, num_bands=16)
+    config = MinHashConfig()
     a = shingles(" ".join(BASE), 5)
-    for edits in ([3], [3, 40], [3, 20, 40, 60, 80]):
+    for edits in ([3], [3, 40], [3, 20, 40, 60, 80], list(range(0, 150, 10))):
         b = shingles(_edit(BASE, edits), 5)
         true = len(a & b) / len(a | b)
         estimate = estimated_jaccard(minhash_signature(a, config), minhash_signature(b, config))
         assert abs(estimate - true) < 0.1, (edits, true, estimate)
 
 
+def test_estimated_jaccard_is_unbiased_across_seeds():
+    # Permutations that order shingles alike (e.g. small hash coefficients) fail this.
+    common = {f"shared {i}" for i in range(60)}
+    a, b = common | {f"a {i}" for i in range(20)}, common | {f"b {i}" for i in range(20)}
+    errors = [estimated_jaccard(minhash_signature(a, MinHashConfig(seed=seed)),
+                                minhash_signature(b, MinHashConfig(seed=seed))) - 0.6
+              for seed in range(20)]
+    assert abs(np.mean(errors)) < 0.03
+
+
 def test_signatures_are_deterministic_and_band_keys_distinct():
     config = MinHashConfig()
-    signature = minhash_signature(shingles(OTHER, 5), config)
-    np.testing.assert_array_equal(signature, minhash_signature(shingles(OTHER, 5), config))
+    signature = _signature(" ".join(OTHER))
+    assert signature.shape == (128,)
+    np.testing.assert_array_equal(signature, _signature(" ".join(OTHER)))
     assert len(set(band_keys(signature, config))) == config.num_bands
-    assert shingles("two words", 5) == {"two words"}
+    assert shingles("Two  Words", 5) == {"two words"}
+    assert shingles("a b c d e f", 5) == {"a b c d e", "b c d e f"}
+
+
+def test_the_chain_is_what_the_pipeline_test_needs():
+    config = MinHashConfig()
+    a, b, c = (_signature(t) for t in (CHAIN_A, CHAIN_B, CHAIN_C))
+    assert estimated_jaccard(a, b) >= config.threshold
+    assert estimated_jaccard(b, c) >= config.threshold
+    assert not set(band_keys(a, config)) & set(band_keys(c, config))
+    assert set(band_keys(b, config)) & set(band_keys(c, config)) - set(band_keys(a, config))
+
+
+def _planted(rounds=10):
+    # Ids make A a local minimum: it only learns C's id through B, in the second round.
+    documents = [Document("d05", CHAIN_A), Document("d09", CHAIN_B), Document("d01", CHAIN_C),
+                 Document("d02", " ".join(OTHER)), Document("d07", _edit(OTHER, [20])),
+                 Document("d03", THIRD)]
+    return DeduplicateNearDuplicates(MinHashConfig(max_components_rounds=rounds)), documents
 
 
 def test_near_duplicates_removed_one_per_cluster_kept():
-    near = _edit(BASE, [10])          # ~0.9 Jaccard with BASE
-    chain_end = _edit(BASE, [10, 30, 50, 70])  # similar to `near`, less to BASE
-    documents = docs(" ".join(BASE), OTHER, near, THIRD, chain_end)
-    counters = run_transform(DeduplicateNearDuplicates(), documents,
-                             [" ".join(BASE), OTHER, THIRD])
+    transform, documents = _planted()
+    counters = run_transform(transform, documents, [CHAIN_C, " ".join(OTHER), THIRD])
+    assert counters["near_duplicates_removed"] == 3
+    assert "unconverged_near_duplicate_labels" not in counters
+
+
+def test_too_few_rounds_keep_a_duplicate_and_say_so():
+    transform, documents = _planted(rounds=1)
+    counters = run_transform(transform, documents, [CHAIN_A, CHAIN_C, " ".join(OTHER), THIRD])
     assert counters["near_duplicates_removed"] == 2
+    assert counters["unconverged_near_duplicate_labels"] >= 1
 
 
 def test_distinct_documents_are_all_kept():
-    documents = docs(" ".join(BASE), OTHER, THIRD, _edit(BASE, range(0, len(BASE), 3)))
+    documents = docs(" ".join(BASE), " ".join(OTHER), THIRD, _edit(BASE, range(0, len(BASE), 3)),
+                     "short text", "another short text")
     run_transform(DeduplicateNearDuplicates(), documents, [d.text for d in documents])
 
 
+@pytest.mark.parametrize("rounds, expected_unconverged", [(6, 0), (2, 2)])
+def test_connected_components_label_every_node_with_its_smallest(rounds, expected_unconverged):
+    # The path 0 - 5 - 4 - 3 - 2 - 1 settles in 5 rounds (a 6th shows it has); 7 - 6 apart.
+    edges = [("0", "5"), ("4", "5"), ("3", "4"), ("2", "3"), ("1", "2"), ("6", "7")]
+    pipeline = TestPipeline()
+    labels = pipeline | beam.Create(edges) | ConnectedComponents(rounds)
+    if expected_unconverged == 0:
+        assert_that(labels, equal_to([(n, "0") for n in "012345"] + [("6", "6"), ("7", "6")]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    query = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))
+    counters = {c.key.metric.name: c.committed for c in query["counters"]}
+    assert counters.get("unconverged_near_duplicate_labels", 0) == expected_unconverged
+
+
 def test_bad_config():
-    with pytest.raises(ConfigError, match="--minhash_bands=7 must divide"):
+    with pytest.raises(ConfigError, match=r"'num_bands' \(--minhash_bands=7\) must divide"):
         MinHashConfig(num_bands=7)
-    with pytest.raises(ConfigError, match="--minhash_threshold"):
+    with pytest.raises(ConfigError, match="'threshold'"):
         MinHashConfig(threshold=0)
+    with pytest.raises(ConfigError, match="'max_components_rounds'"):
+        MinHashConfig(max_components_rounds=0)
+    assert MinHashConfig().rows_per_band == 8

@@ -22,15 +22,40 @@ def normalized_hash(text):
 
 
 def _line_key(line):
-    return _WHITESPACE.sub(" ", line.strip().lower())
+    """128-bit digest of the line lowercased with whitespace collapsed: a short shuffle key
+    whose collisions are negligible even over billions of lines."""
+    key = _WHITESPACE.sub(" ", line.strip().lower())
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
 
 
-def _keep_first_document(keyed_group):
-    _, documents = keyed_group
-    documents = sorted(documents, key=lambda d: d.doc_id)
-    if len(documents) > 1:
-        counter("duplicates_exact_documents").inc(len(documents) - 1)
-    return documents[0]
+class _FirstDocument(beam.CombineFn):
+    """(document with the smallest id, number of documents): a combiner, so a hash shared
+    by millions of copies never gathers them on one worker."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, accumulator, document):
+        first, count = accumulator
+        if first is None or document.doc_id < first.doc_id:
+            first = document
+        return first, count + 1
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        firsts = [first for first, _ in accumulators if first is not None]
+        return (min(firsts, key=lambda d: d.doc_id, default=None),
+                sum(count for _, count in accumulators))
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _keep_first_document(keyed):
+    _, (first, count) = keyed
+    if count > 1:
+        counter("duplicates_exact_documents").inc(count - 1)
+    return first
 
 
 class DeduplicateDocuments(beam.PTransform):
@@ -39,27 +64,33 @@ class DeduplicateDocuments(beam.PTransform):
     def expand(self, documents):
         return (documents
                 | "KeyByHash" >> beam.Map(lambda d: (normalized_hash(d.text), d))
-                | "GroupByHash" >> beam.GroupByKey()
+                | "FirstPerHash" >> beam.CombinePerKey(_FirstDocument())
                 | "KeepFirst" >> beam.Map(_keep_first_document))
 
 
 def _later_occurrences(keyed_group):
-    """(doc_id, line_index) of every occurrence of a line but the first."""
+    """(doc_id, line_index) of every occurrence of a line but the first.
+
+    Two passes over the grouped places instead of a sort, so a boilerplate line
+    repeated millions of times is never held in memory at once.
+    """
     _, places = keyed_group
-    places = sorted(places)
-    return places[1:]
+    first = min(places)
+    for place in places:
+        if place != first:
+            yield place
 
 
 def _rebuild(joined):
-    doc_id, groups = joined
+    _, groups = joined
+    removed = set(groups["removed"])
     for document in groups["documents"]:
-        removed = set(groups["removed"])
         if not removed:
             yield document
             continue
-        lines = [line for i, line in enumerate(document.text.split("\n")) if i not in removed]
         counter("duplicate_lines_removed").inc(len(removed))
-        text = "\n".join(lines).strip()
+        lines = document.text.split("\n")
+        text = "\n".join(line for i, line in enumerate(lines) if i not in removed).strip()
         if not text:
             counter("dropped_empty_after_line_dedup").inc()
             continue
@@ -67,9 +98,12 @@ def _rebuild(joined):
 
 
 class DeduplicateLines(beam.PTransform):
-    """C4-style: a line seen elsewhere in the corpus survives only at its first place.
+    """C4-style: a line seen elsewhere in the corpus survives only at its first place,
+    the smallest (doc_id, line_index).
 
-    Lines shorter than `min_line_chars` (greetings, short attributions) are kept.
+    Lines are compared stripped, lowercased, whitespace collapsed. Lines shorter
+    than `min_line_chars` (greetings, short attributions) are never touched.
+    Documents left empty are dropped.
     """
 
     def __init__(self, min_line_chars=20):
