@@ -1,3 +1,6 @@
+import dataclasses
+import math
+
 import pytest
 
 from tests.data.beam_helpers import docs, run_transform
@@ -9,74 +12,169 @@ GOOD = ("The committee met on Tuesday to review the budget and to discuss plans 
         "been waiting for approval with the board. Members agreed that the library should "
         "extend its opening hours, and the proposal to renovate the reading room was sent "
         "back for a revised estimate of the costs involved in the work this year.")
-SHORT = FilterConfig(min_words=3, min_stop_words=0)
+# The published thresholds, except that a handful of words make a document: every
+# other rule can then be shown on a sentence or two.
+SHORT = FilterConfig(min_words=5)
+LONG_LINE = ("the quiet river carves its valley slowly while farmers harvest golden wheat "
+             "near villages where children gather berries beside the ancient stone bridges")
+PHRASE = "seven silver swans swam across misty northern lakes"
+FILLER = ("Rivers carve deep valleys slowly while farmers harvest golden wheat near quiet "
+          "villages where children gather berries beside ancient stone bridges and old "
+          "shepherds watch their flocks graze on the hills until the evening bells ring "
+          "across the meadows")
+
+# rule: (a text that fails only this rule, a close text that passes every rule)
+CASES = {
+    "word_count": ("the story of towns", "the story of the town"),
+    "mean_word_length": ("it is to be so and the", "the cat sat on the mat with the dog"),
+    "symbol_word_ratio": ("the #one #two and #three", "the #one thing to know is that the "
+                          "sea is deep"),
+    "bullet_lines": ("- fresh apples from the old orchard\n- warm bread baked by a local baker"
+                     "\n- strong cheese with a glass of wine",
+                     "Shopping list for the weekend:\n- fresh apples from the old orchard\n"
+                     "- warm bread baked by a local baker"),
+    "ellipsis_lines": ("the story of the town goes on and on...\nthe river runs past the old "
+                       "mill...\nthe mill is quiet now\nthe miller has gone away\nthe children "
+                       "play by the water",
+                       "the story of the town goes on and on...\nthe river runs past the old "
+                       "mill.\nthe mill is quiet now\nthe miller has gone away\nthe children "
+                       "play by the water"),
+    "alpha_words": ("the 1234 5678 and 9012 3456", "the 1234 cats and dogs of the town"),
+    "stop_words": ("quick brown foxes jump over lazy dogs",
+                   "the quick brown fox jumps over the lazy dog"),
+    "lorem_ipsum": ("Lorem ipsum dolor sit amet, and the rest",
+                    "the lorem and the ipsum are apart"),
+    "curly_brace": ("the function returns {the value} of the map",
+                    "the function returns (the value) of the map"),
+    "bad_words": ("the cat and the shit on the mat", "the cat and the shirt on the mat"),
+    "duplicate_lines": (f"Amen.\nAmen.\n{LONG_LINE}", f"Amen.\nSo be it.\n{LONG_LINE}"),
+    "duplicate_paragraphs": (
+        f"Yes.\nNo.\nMaybe.\n\n{LONG_LINE}\nand more\nand further\nand the end\n\n"
+        "Yes.\nNo.\nMaybe.",
+        f"Yes.\nNo.\nMaybe.\n\n{LONG_LINE}\nand more\nand further\nand the end\n\n"
+        "Yes.\nNo.\nPerhaps."),
+    "top_ngrams": ("the cat sat, the cat ran, the cat ate, the cat slept",
+                   "the cat sat, a dog ran to the barn, one bird ate, some fish slept"),
+    "duplicate_ngrams": (f"{PHRASE} tonight. {FILLER}. {PHRASE} today.",
+                         f"{PHRASE} tonight. {FILLER}. Seven golden geese flew over "
+                         "sunny southern hills today."),
+}
 
 
-def test_a_clean_paragraph_passes_every_rule():
+def _config(rule, **fields):
+    return dataclasses.replace(SHORT, drop_curly_brace=rule == "curly_brace", **fields)
+
+
+def test_every_rule_has_a_case():
+    assert tuple(CASES) == RULE_NAMES
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
+def test_each_rule_drops_what_it_should_and_keeps_the_rest(rule):
+    failing, passing = CASES[rule]
+    bad_words = load_bad_words()
+    assert first_failed_rule(failing, _config(rule), bad_words) == rule
+    assert first_failed_rule(passing, _config(rule), bad_words) is None
+    # Disabling the rule lets the document through.
+    assert first_failed_rule(failing, _config(rule, disabled=(rule,)), bad_words) is None
+
+
+def test_the_published_defaults():
+    config = FilterConfig()
+    assert (config.min_words, config.max_words) == (50, 100_000)
+    assert (config.min_mean_word_length, config.max_mean_word_length) == (3, 10)
+    assert (config.max_symbol_word_ratio, config.max_bullet_lines_ratio,
+            config.max_ellipsis_lines_ratio, config.min_alpha_words_ratio,
+            config.min_stop_words) == (0.1, 0.9, 0.3, 0.8, 2)
+    assert (config.dup_line_frac, config.dup_para_frac, config.dup_line_char_frac,
+            config.dup_para_char_frac) == (0.3, 0.3, 0.2, 0.2)
+    assert [getattr(config, f"top_{n}gram_char_frac") for n in (2, 3, 4)] == [0.20, 0.18, 0.16]
+    assert [getattr(config, f"dup_{n}gram_char_frac") for n in range(5, 11)] == [
+        0.15, 0.14, 0.13, 0.12, 0.11, 0.10]
+    assert not config.drop_curly_brace and config.disabled == ()
     assert len(GOOD.split()) >= 50
-    assert first_failed_rule(GOOD, FilterConfig(disabled=()), load_bad_words()) is None
+    assert first_failed_rule(GOOD, config, load_bad_words()) is None
+    assert first_failed_rule(GOOD + " {braces}", config, load_bad_words()) is None
 
 
-@pytest.mark.parametrize("text, rule", [
-    ("Too short.", "word_count"),
-    ("a b c d e f g h i j k l m", "mean_word_length"),
-    ("extraordinarily incomprehensible characteristically", "mean_word_length"),
-    ("#hashtag #another #words and more text here and there", "symbol_word_ratio"),
-    ("- first item here\n- second item here\n- third item here", "bullet_lines"),
-    ("and then it went on and on for quite some time...\nand so on...\nthe end is near "
-     "now truly near friends\nmore words in this line to dilute", "ellipsis_lines"),
-    ("1234 5678 91011 words here 1213 1415", "alpha_words"),
-    ("lorem ipsum dolor sit amet consectetur", "lorem_ipsum"),
-    ("this text contains shit somewhere", "bad_words"),
-    ("same line repeated here\nsame line repeated here\nanother line at the end",
-     "duplicate_lines"),
-    ("one two three four five six seven eight nine ten one two three four five six "
-     "seven eight nine ten", "duplicate_ngrams"),
-])
-def test_each_rule_drops_what_it_should(text, rule):
-    config = FilterConfig(min_words=3, min_stop_words=0, max_words=1000,
-                          max_top_2gram_char_fraction=1, max_top_3gram_char_fraction=1,
-                          max_top_4gram_char_fraction=1)
-    assert first_failed_rule(text, config, load_bad_words()) == rule
-    disabled = FilterConfig(**{**config.__dict__, "disabled": (rule, "curly_brace")})
-    assert first_failed_rule(text, disabled, load_bad_words()) != rule
+def test_word_count_and_mean_word_length_bounds_from_above():
+    assert first_failed_rule(GOOD, FilterConfig(min_words=5, max_words=20)) == "word_count"
+    assert first_failed_rule("the incomprehensibilities of internationalization and "
+                             "extraordinarily", SHORT) == "mean_word_length"
+    assert first_failed_rule("wait... and... the... end... now...", SHORT) == \
+        "symbol_word_ratio"
 
 
-def test_stop_words_top_ngrams_and_curly_braces():
-    assert first_failed_rule("quick brown foxes jump over lazy dogs", FilterConfig(
-        min_words=3), frozenset()) == "stop_words"
-    repeated = "the cat sat on the mat and the cat sat there with the cat and the dog"
-    assert first_failed_rule(repeated, SHORT, frozenset()) == "top_ngrams"
-    assert first_failed_rule("int main() { return 0; } is the code", FilterConfig(
-        min_words=3, min_stop_words=0, min_alpha_words_ratio=0, disabled=()),
-        frozenset()) == "curly_brace"
+def test_duplicate_line_characters_count_on_their_own():
+    long_repeat = f"{LONG_LINE}\n{LONG_LINE}\nthe end"
+    assert first_failed_rule(long_repeat, SHORT) == "duplicate_lines"
+    assert first_failed_rule(long_repeat, FilterConfig(min_words=5, dup_line_frac=0.5)) == \
+        "duplicate_lines"  # by dup_line_char_frac
 
 
-def test_overrides_from_flags():
-    config = filter_config_from_overrides({"min_words": "5", "max_symbol_word_ratio": "0.5"},
-                                          ["stop_words"])
-    assert (config.min_words, config.max_symbol_word_ratio) == (5, 0.5)
-    assert config.disabled == ("stop_words",)
-    with pytest.raises(ConfigError, match="Unknown quality-filter setting\\(s\\) min_wordz"):
-        filter_config_from_overrides({"min_wordz": "5"}, [])
-    with pytest.raises(ConfigError, match="min_words='five': expected an integer"):
-        filter_config_from_overrides({"min_words": "five"}, [])
-    with pytest.raises(ConfigError, match="Unknown quality rule\\(s\\) typo"):
-        filter_config_from_overrides({}, ["typo"])
-    assert set(RULE_NAMES) >= {"bad_words", "lorem_ipsum", "duplicate_ngrams"}
-
-
-def test_bad_words_file(tmp_path):
+def test_bad_words_match_whole_words_case_and_punctuation_aside(tmp_path):
+    bad_words = load_bad_words()
+    assert len(bad_words) >= 24 and "shit" in bad_words
+    assert first_failed_rule("the cat and the Shit! on the mat", SHORT, bad_words) == \
+        "bad_words"
+    assert first_failed_rule("the cat and the shitake on the mat", SHORT, bad_words) is None
     path = tmp_path / "words.txt"
-    path.write_text("# mine\nbanana\n")
-    assert load_bad_words(str(path)) == {"banana"}
+    path.write_text("# mine\nbanana\nBlue  Waffle\n")
+    mine = load_bad_words(str(path))
+    assert mine == {"banana", "blue waffle"}
+    assert first_failed_rule("the blue, waffle of the day", SHORT, mine) == "bad_words"
+    assert first_failed_rule("the blue and the waffle", SHORT, mine) is None
     with pytest.raises(ConfigError, match="Cannot read bad_words_file"):
         load_bad_words(str(tmp_path / "missing.txt"))
 
 
-def test_transform_counts_the_failed_rule():
-    documents = docs(GOOD, "Too short.", "lorem ipsum " + GOOD)
-    counters = run_transform(QualityFilter(), documents, [GOOD])
+def test_overrides_from_flags():
+    config = filter_config_from_overrides(
+        {"min_words": "5", "max_symbol_word_ratio": "0.5", "drop_curly_brace": "true",
+         "bad_words_file": "/tmp/words.txt"}, ["stop_words"])
+    assert (config.min_words, config.max_symbol_word_ratio) == (5, 0.5)
+    assert config.drop_curly_brace and config.bad_words_file == "/tmp/words.txt"
+    assert config.disabled == ("stop_words",)
+    assert filter_config_from_overrides({}, []) == FilterConfig()
+
+
+@pytest.mark.parametrize("overrides, disabled, message", [
+    ({"min_wordz": "5"}, [], r"Unknown quality-filter setting\(s\) min_wordz"),
+    ({"min_words": "five"}, [], "min_words='five': expected an integer"),
+    ({"dup_line_frac": "high"}, [], "dup_line_frac='high': expected a number"),
+    ({"drop_curly_brace": "maybe"}, [], "drop_curly_brace='maybe': expected true or false"),
+    ({"dup_line_frac": "1.5"}, [], r"dup_line_frac must be a number in \[0, 1\]"),
+    ({"top_2gram_char_frac": "nan"}, [], "top_2gram_char_frac must be"),
+    ({"min_words": "-1"}, [], "min_words must be a non-negative integer"),
+    ({"min_words": "200", "max_words": "100"}, [], "min_words=200 is above max_words=100"),
+    ({}, ["typo", "stop_words"], r"Unknown quality rule\(s\) typo in --disable_filters; "
+                                 "rules are word_count"),
+])
+def test_bad_overrides_name_the_field(overrides, disabled, message):
+    with pytest.raises(ConfigError, match=message):
+        filter_config_from_overrides(overrides, disabled)
+
+
+def test_nan_is_never_a_threshold():
+    with pytest.raises(ConfigError):
+        FilterConfig(min_alpha_words_ratio=math.nan)
+
+
+def test_a_bad_words_file_is_read_when_the_pipeline_is_built(tmp_path):
+    with pytest.raises(ConfigError, match="missing.txt"):
+        QualityFilter(FilterConfig(bad_words_file=str(tmp_path / "missing.txt")))
+    QualityFilter(FilterConfig(bad_words_file=str(tmp_path / "missing.txt"),
+                               disabled=("bad_words",)))
+
+
+def test_transform_keeps_good_documents_and_counts_the_first_failed_rule():
+    friday = GOOD.replace("Tuesday", "Friday")
+    documents = docs(GOOD, "Too short.", "Lorem ipsum " + GOOD, GOOD + " Bullshit.", friday)
+    counters = run_transform(QualityFilter(), documents, [GOOD, friday])
+    assert counters["kept_by_quality_filter"] == 2
     assert counters["dropped_word_count"] == 1
     assert counters["dropped_lorem_ipsum"] == 1
-    assert counters["kept_by_quality_filter"] == 1
+    assert counters["dropped_bad_words"] == 1
+    assert not {name for name, value in counters.items()
+                if value and name.startswith("dropped_")} - {
+        "dropped_word_count", "dropped_lorem_ipsum", "dropped_bad_words"}

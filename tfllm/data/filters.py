@@ -1,15 +1,20 @@
-"""Stage 3: document quality filters with the published C4 and Gopher defaults.
+"""Stage 3: document quality rules with the published C4 and Gopher defaults.
 
-Gopher: Rae et al. 2021, "Scaling Language Models", appendix A (MassiveText
-quality and repetition filters, as implemented by datatrove's GopherQualityFilter
-and GopherRepetitionFilter). C4: Raffel et al. 2020 and TFDS `c4_utils.py`
-(lorem ipsum, curly braces, the bad-words list). Every threshold is a field that
-flags can override, and every rule can be disabled by name.
+Gopher: Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights
+from Training Gopher", appendix A.1.1 and table A1 (the MassiveText quality and
+repetition filters), as implemented by datatrove's GopherQualityFilter and
+GopherRepetitionFilter. C4: Raffel et al. 2020, as implemented by TFDS
+`tensorflow_datasets/text/c4_utils.py` (lorem ipsum, curly braces, bad words).
+
+Words are whitespace-separated tokens rather than a tokenizer's: the rules run on
+every document, and a rule stops the evaluation as soon as it fails.
 """
 
 import collections
 import dataclasses
+import functools
 import importlib.resources
+import itertools
 import re
 
 import apache_beam as beam
@@ -17,192 +22,316 @@ import apache_beam as beam
 from tfllm.data.documents import counter
 from tfllm.errors import ConfigError
 
-GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
-_BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "‣", "⁃", "-", "*", "·")
-_PUNCTUATION = re.compile(r"[^\w\s]")
-
 RULE_NAMES = ("word_count", "mean_word_length", "symbol_word_ratio", "bullet_lines",
               "ellipsis_lines", "alpha_words", "stop_words", "lorem_ipsum", "curly_brace",
               "bad_words", "duplicate_lines", "duplicate_paragraphs", "top_ngrams",
               "duplicate_ngrams")
 
+# Gopher's stop words: real prose uses at least a couple of them.
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+_STOP_WORD = re.compile(r"\b(?:%s)\b" % "|".join(GOPHER_STOP_WORDS), re.IGNORECASE)
+_BULLETS = ("•", "●", "○", "◦", "■", "□", "▪", "▫", "‣", "⁃", "-", "*")
+_ELLIPSES = ("...", "…")
+_LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"\w+")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_TOP_NGRAM_SIZES = (2, 3, 4)
+_DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
+_COUNTS = ("min_words", "max_words", "min_stop_words")
+_UNBOUNDED = ("min_mean_word_length", "max_mean_word_length", "max_symbol_word_ratio")
+
 
 @dataclasses.dataclass(frozen=True)
 class FilterConfig:
-    # Gopher quality filter.
+    """Thresholds of the quality rules; a document failing any enabled rule is dropped."""
+
+    # Gopher quality filter (Rae et al. 2021, A.1.1; datatrove GopherQualityFilter).
     min_words: int = 50
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
     max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1  # '#' and ellipses per word
-    max_bullet_lines_ratio: float = 0.9
-    max_ellipsis_lines_ratio: float = 0.3
-    min_alpha_words_ratio: float = 0.8
-    min_stop_words: int = 2
-    # Gopher repetition filter.
-    max_duplicate_line_fraction: float = 0.3
-    max_duplicate_paragraph_fraction: float = 0.3
-    max_duplicate_line_char_fraction: float = 0.2
-    max_duplicate_paragraph_char_fraction: float = 0.2
-    max_top_2gram_char_fraction: float = 0.20
-    max_top_3gram_char_fraction: float = 0.18
-    max_top_4gram_char_fraction: float = 0.16
-    max_duplicate_5gram_char_fraction: float = 0.15
-    max_duplicate_6gram_char_fraction: float = 0.14
-    max_duplicate_7gram_char_fraction: float = 0.13
-    max_duplicate_8gram_char_fraction: float = 0.12
-    max_duplicate_9gram_char_fraction: float = 0.11
-    max_duplicate_10gram_char_fraction: float = 0.10
-    # C4 rules; the curly-brace rule is off by default because code is not noise here.
-    bad_words_file: str = ""  # one word per line; empty: the shipped English list
-    disabled: tuple = ("curly_brace",)
+    max_symbol_word_ratio: float = 0.1  # '#' per word, and '...' or '…' per word
+    max_bullet_lines_ratio: float = 0.9  # lines starting with a bullet point
+    max_ellipsis_lines_ratio: float = 0.3  # lines ending with an ellipsis
+    min_alpha_words_ratio: float = 0.8  # words with at least one letter
+    min_stop_words: int = 2  # occurrences of GOPHER_STOP_WORDS
+    # Gopher repetition filter (Rae et al. 2021, table A1; datatrove
+    # GopherRepetitionFilter). Character fractions are of the whole document.
+    dup_line_frac: float = 0.3  # lines repeating an earlier line
+    dup_para_frac: float = 0.3  # paragraphs repeating an earlier paragraph
+    dup_line_char_frac: float = 0.2  # characters in those lines
+    dup_para_char_frac: float = 0.2  # characters in those paragraphs
+    top_2gram_char_frac: float = 0.20  # characters in the most frequent n-gram, if repeated
+    top_3gram_char_frac: float = 0.18
+    top_4gram_char_frac: float = 0.16
+    dup_5gram_char_frac: float = 0.15  # characters in n-grams repeating an earlier one
+    dup_6gram_char_frac: float = 0.14
+    dup_7gram_char_frac: float = 0.13
+    dup_8gram_char_frac: float = 0.12
+    dup_9gram_char_frac: float = 0.11
+    dup_10gram_char_frac: float = 0.10
+    # C4 (TFDS c4_utils.py) drops pages with "lorem ipsum", with a "{" (off by
+    # default here: code in text is not noise for us) and with a word of the
+    # LDNOOBW list (here a short English list, or one word or phrase a line).
+    drop_curly_brace: bool = False
+    bad_words_file: str = ""  # empty: tfllm/data/resources/bad_words_en.txt
+    disabled: tuple = ()  # names from RULE_NAMES
 
     def __post_init__(self):
-        unknown = sorted(set(self.disabled) - set(RULE_NAMES))
+        object.__setattr__(self, "disabled", tuple(self.disabled))
+        unknown = [name for name in self.disabled if name not in RULE_NAMES]
         if unknown:
             raise ConfigError(f"Unknown quality rule(s) {', '.join(unknown)} in "
                               f"--disable_filters; rules are {', '.join(RULE_NAMES)}.")
+        for field in dataclasses.fields(self):
+            if field.type in (int, float):
+                _check_threshold(field.name, getattr(self, field.name))
+        if self.min_words > self.max_words:
+            raise ConfigError(f"Quality-filter setting min_words={self.min_words} is above "
+                              f"max_words={self.max_words}; no document could pass.")
+        if self.min_mean_word_length > self.max_mean_word_length:
+            raise ConfigError("Quality-filter setting min_mean_word_length="
+                              f"{self.min_mean_word_length} is above max_mean_word_length="
+                              f"{self.max_mean_word_length}; no document could pass.")
+
+
+def _check_threshold(name, value):
+    """Counts are non-negative integers, fractions lie in [0, 1] (NaN fails both)."""
+    if name in _COUNTS:
+        expected = "a non-negative integer"
+        valid = isinstance(value, int) and value >= 0
+    elif name in _UNBOUNDED:
+        expected = "a non-negative number"
+        valid = isinstance(value, (int, float)) and value >= 0
+    else:
+        expected = "a number in [0, 1]"
+        valid = isinstance(value, (int, float)) and 0 <= value <= 1
+    if not valid or isinstance(value, bool):
+        raise ConfigError(f"Quality-filter setting {name} must be {expected}; got {value!r}.")
 
 
 def load_bad_words(path=""):
-    if path:
-        try:
+    """The bad words (and phrases) of `path`, or of the shipped English list."""
+    try:
+        if path:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
-        except OSError as error:
-            raise ConfigError(f"Cannot read bad_words_file {path}: {error.strerror}.") from None
-    else:
-        text = (importlib.resources.files("tfllm.data") / "resources" /
-                "bad_words_en.txt").read_text(encoding="utf-8")
-    return frozenset(w.strip().lower() for w in text.splitlines()
-                     if w.strip() and not w.startswith("#"))
+        else:
+            text = (importlib.resources.files("tfllm.data") / "resources" /
+                    "bad_words_en.txt").read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"Cannot read bad_words_file {path}: {error.strerror}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"bad_words_file {path} is not UTF-8 text.") from None
+    entries = (" ".join(_WORD.findall(line.lower())) for line in text.splitlines()
+               if not line.lstrip().startswith("#"))
+    return frozenset(entry for entry in entries if entry)
 
 
-def _duplicate_fractions(items):
-    """(fraction of items that repeat an earlier one, fraction of their characters)."""
-    seen, duplicates, duplicate_chars = set(), 0, 0
+@functools.lru_cache(maxsize=4)
+def _words_and_phrases(bad_words):
+    return (frozenset(w for w in bad_words if " " not in w),
+            tuple(f" {w} " for w in bad_words if " " in w))
+
+
+class _Text:
+    """One document's views, each computed once and only if a rule needs it."""
+
+    def __init__(self, text):
+        self.text = text
+
+    @functools.cached_property
+    def words(self):
+        return self.text.split()
+
+    @functools.cached_property
+    def lines(self):
+        return [line for line in self.text.splitlines() if line.strip()]
+
+    @functools.cached_property
+    def lower(self):
+        return self.text.lower()
+
+
+def _fraction(count, total):
+    return count / total if total else 0.0
+
+
+def _duplicates(items):
+    """(items equal to an earlier item, characters in them), as Gopher counts them."""
+    seen, duplicates, chars = set(), 0, 0
     for item in items:
         if item in seen:
             duplicates += 1
-            duplicate_chars += len(item)
-        seen.add(item)
-    total_chars = sum(len(item) for item in items) or 1
-    return duplicates / max(len(items), 1), duplicate_chars / total_chars
+            chars += len(item)
+        else:
+            seen.add(item)
+    return duplicates, chars
 
 
-def _top_ngram_char_fraction(words, n):
-    ngrams = collections.Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-    if not ngrams:
-        return 0.0
-    top, count = ngrams.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return sum(len(w) for w in top) * count / max(sum(len(w) for w in words), 1)
+def _ngrams(words, n):
+    return zip(*(words[i:] for i in range(n)))
 
 
-def _duplicate_ngram_char_fraction(words, n):
-    """Characters in words covered by n-grams that occur more than once (Gopher)."""
-    seen, covered = set(), [False] * len(words)
-    for i in range(len(words) - n + 1):
-        ngram = tuple(words[i:i + n])
-        if ngram in seen:
-            for j in range(i, i + n):
-                covered[j] = True
-        seen.add(ngram)
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w, c in zip(words, covered) if c) / total
+def _ngram_chars(ngram):
+    return sum(map(len, ngram)) + len(ngram) - 1  # joined by single spaces
+
+
+def _top_ngram_chars(words, n):
+    """Characters in all occurrences of the most frequent n-gram, if it repeats."""
+    counts = collections.Counter(_ngrams(words, n))
+    if not counts:
+        return 0
+    ngram, count = counts.most_common(1)[0]
+    return _ngram_chars(ngram) * count if count > 1 else 0
+
+
+def _duplicate_ngram_chars(words, n):
+    """Characters in n-grams repeating an earlier one; a repeat's words count once."""
+    ngrams = list(_ngrams(words, n))
+    seen, chars, i = set(), 0, 0
+    while i < len(ngrams):
+        if ngrams[i] in seen:
+            chars += _ngram_chars(ngrams[i])
+            i += n
+        else:
+            seen.add(ngrams[i])
+            i += 1
+    return chars
+
+
+def _word_count(doc, config, bad_words):
+    return not config.min_words <= len(doc.words) <= config.max_words
+
+
+def _mean_word_length(doc, config, bad_words):
+    words = doc.words
+    return bool(words) and not (config.min_mean_word_length
+                                <= sum(map(len, words)) / len(words)
+                                <= config.max_mean_word_length)
+
+
+def _symbol_word_ratio(doc, config, bad_words):
+    symbols = max(doc.text.count("#"), sum(map(doc.text.count, _ELLIPSES)))
+    return _fraction(symbols, len(doc.words)) > config.max_symbol_word_ratio
+
+
+def _bullet_lines(doc, config, bad_words):
+    bullets = sum(line.lstrip().startswith(_BULLETS) for line in doc.lines)
+    return _fraction(bullets, len(doc.lines)) > config.max_bullet_lines_ratio
+
+
+def _ellipsis_lines(doc, config, bad_words):
+    ellipses = sum(line.rstrip().endswith(_ELLIPSES) for line in doc.lines)
+    return _fraction(ellipses, len(doc.lines)) > config.max_ellipsis_lines_ratio
+
+
+def _alpha_words(doc, config, bad_words):
+    alpha = sum(1 for word in doc.words if _LETTER.search(word))
+    return bool(doc.words) and alpha / len(doc.words) < config.min_alpha_words_ratio
+
+
+def _stop_words(doc, config, bad_words):
+    needed = config.min_stop_words
+    return len(list(itertools.islice(_STOP_WORD.finditer(doc.text), needed))) < needed
+
+
+def _lorem_ipsum(doc, config, bad_words):
+    return "lorem ipsum" in doc.lower
+
+
+def _curly_brace(doc, config, bad_words):
+    return config.drop_curly_brace and "{" in doc.text
+
+
+def _bad_words(doc, config, bad_words):
+    words, phrases = _words_and_phrases(frozenset(bad_words))
+    tokens = _WORD.findall(doc.lower)
+    if not words.isdisjoint(tokens):
+        return True
+    joined = f" {' '.join(tokens)} " if phrases else ""
+    return any(phrase in joined for phrase in phrases)
+
+
+def _duplicate_lines(doc, config, bad_words):
+    duplicates, chars = _duplicates(doc.lines)
+    return (_fraction(duplicates, len(doc.lines)) > config.dup_line_frac
+            or _fraction(chars, len(doc.text)) > config.dup_line_char_frac)
+
+
+def _duplicate_paragraphs(doc, config, bad_words):
+    paragraphs = [p for p in _PARAGRAPH_BREAK.split(doc.text.strip()) if p]
+    duplicates, chars = _duplicates(paragraphs)
+    return (_fraction(duplicates, len(paragraphs)) > config.dup_para_frac
+            or _fraction(chars, len(doc.text)) > config.dup_para_char_frac)
+
+
+def _top_ngrams(doc, config, bad_words):
+    return any(
+        _fraction(_top_ngram_chars(doc.words, n), len(doc.text))
+        > getattr(config, f"top_{n}gram_char_frac") for n in _TOP_NGRAM_SIZES)
+
+
+def _duplicate_ngrams(doc, config, bad_words):
+    for n in _DUPLICATE_NGRAM_SIZES:
+        chars = _duplicate_ngram_chars(doc.words, n)
+        if not chars:
+            return False  # no repeated n-gram, so no longer one repeats either
+        if chars / len(doc.text) > getattr(config, f"dup_{n}gram_char_frac"):
+            return True
+    return False
+
+
+_RULES = {"word_count": _word_count, "mean_word_length": _mean_word_length,
+          "symbol_word_ratio": _symbol_word_ratio, "bullet_lines": _bullet_lines,
+          "ellipsis_lines": _ellipsis_lines, "alpha_words": _alpha_words,
+          "stop_words": _stop_words, "lorem_ipsum": _lorem_ipsum,
+          "curly_brace": _curly_brace, "bad_words": _bad_words,
+          "duplicate_lines": _duplicate_lines, "duplicate_paragraphs": _duplicate_paragraphs,
+          "top_ngrams": _top_ngrams, "duplicate_ngrams": _duplicate_ngrams}
 
 
 def first_failed_rule(text, config, bad_words=frozenset()):
-    """The name of the first rule `text` fails, or None if it passes them all."""
-    enabled = set(RULE_NAMES) - set(config.disabled)
-    words = text.split()
-    lower_words = [_PUNCTUATION.sub("", w.lower()) for w in words]
-    lines = [line for line in text.split("\n") if line.strip()]
-    n = len(words)
-    if "word_count" in enabled and not config.min_words <= n <= config.max_words:
-        return "word_count"
-    if n == 0:
-        return "word_count"
-    mean_length = sum(len(w) for w in words) / n
-    if "mean_word_length" in enabled and not (
-            config.min_mean_word_length <= mean_length <= config.max_mean_word_length):
-        return "mean_word_length"
-    symbols = text.count("#") + text.count("...") + text.count("…")
-    if "symbol_word_ratio" in enabled and symbols / n > config.max_symbol_word_ratio:
-        return "symbol_word_ratio"
-    if lines and "bullet_lines" in enabled and sum(
-            line.lstrip().startswith(_BULLETS) for line in lines) / len(lines) > \
-            config.max_bullet_lines_ratio:
-        return "bullet_lines"
-    if lines and "ellipsis_lines" in enabled and sum(
-            line.rstrip().endswith(("...", "…")) for line in lines) / len(lines) > \
-            config.max_ellipsis_lines_ratio:
-        return "ellipsis_lines"
-    if "alpha_words" in enabled and sum(
-            any(c.isalpha() for c in w) for w in words) / n < config.min_alpha_words_ratio:
-        return "alpha_words"
-    if "stop_words" in enabled and sum(
-            w in GOPHER_STOP_WORDS for w in lower_words) < config.min_stop_words:
-        return "stop_words"
-    if "lorem_ipsum" in enabled and "lorem ipsum" in text.lower():
-        return "lorem_ipsum"
-    if "curly_brace" in enabled and "{" in text:
-        return "curly_brace"
-    if "bad_words" in enabled and bad_words and not bad_words.isdisjoint(lower_words):
-        return "bad_words"
-    if "duplicate_lines" in enabled:
-        fraction, chars = _duplicate_fractions(lines)
-        if (fraction > config.max_duplicate_line_fraction
-                or chars > config.max_duplicate_line_char_fraction):
-            return "duplicate_lines"
-    if "duplicate_paragraphs" in enabled:
-        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-        fraction, chars = _duplicate_fractions(paragraphs)
-        if (fraction > config.max_duplicate_paragraph_fraction
-                or chars > config.max_duplicate_paragraph_char_fraction):
-            return "duplicate_paragraphs"
-    if "top_ngrams" in enabled:
-        for size in (2, 3, 4):
-            limit = getattr(config, f"max_top_{size}gram_char_fraction")
-            if _top_ngram_char_fraction(lower_words, size) > limit:
-                return "top_ngrams"
-    if "duplicate_ngrams" in enabled:
-        for size in range(5, 11):
-            limit = getattr(config, f"max_duplicate_{size}gram_char_fraction")
-            if _duplicate_ngram_char_fraction(lower_words, size) > limit:
-                return "duplicate_ngrams"
+    """The first rule of RULE_NAMES that `text` fails and `config` enables, or None."""
+    doc = _Text(text)
+    for name in RULE_NAMES:
+        if name not in config.disabled and _RULES[name](doc, config, bad_words):
+            return name
     return None
 
 
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _coerce(field, value):
+    """Converts a flag string to the type of a FilterConfig field."""
+    try:
+        if field.type is bool:
+            return _BOOLEANS[str(value).strip().lower()]
+        return field.type(value)
+    except (KeyError, ValueError):
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[field.type]
+        raise ConfigError(f"--filter_overrides {field.name}={value!r}: expected "
+                          f"{expected}.") from None
+
+
 def filter_config_from_overrides(overrides, disabled):
-    """A FilterConfig from flag strings: {"min_words": "5"} and ["stop_words"]."""
+    """A FilterConfig from flag strings: ({"min_words": "5"}, ["stop_words"])."""
     fields = {f.name: f for f in dataclasses.fields(FilterConfig) if f.name != "disabled"}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise ConfigError(f"Unknown quality-filter setting(s) {', '.join(unknown)} in "
                           f"--filter_overrides; settings are {', '.join(fields)}.")
-    values = {}
-    for name, value in overrides.items():
-        kind = fields[name].type
-        try:
-            values[name] = kind(value)
-        except ValueError:
-            raise ConfigError(f"--filter_overrides {name}={value!r}: expected "
-                              f"{'an integer' if kind is int else 'a number'}.") from None
-    if disabled:
-        values["disabled"] = tuple(disabled)
-    return FilterConfig(**values)
+    values = {name: _coerce(fields[name], value) for name, value in overrides.items()}
+    return FilterConfig(**values, disabled=tuple(disabled))
 
 
 class _Filter(beam.DoFn):
-    def __init__(self, config):
+    def __init__(self, config, bad_words):
         self._config = config
+        self._bad_words = bad_words
         self._kept = counter("kept_by_quality_filter")
         self._dropped = {rule: counter(f"dropped_{rule}") for rule in RULE_NAMES}
-
-    def setup(self):
-        self._bad_words = load_bad_words(self._config.bad_words_file)
 
     def process(self, document):
         rule = first_failed_rule(document.text, self._config, self._bad_words)
@@ -214,9 +343,15 @@ class _Filter(beam.DoFn):
 
 
 class QualityFilter(beam.PTransform):
+    """PCollection[Document] -> the documents passing every enabled rule."""
+
     def __init__(self, config=FilterConfig()):
         super().__init__()
         self._config = config
+        # Read while the pipeline is built: a bad path fails before any work, and
+        # remote workers need not see the file.
+        self._bad_words = (frozenset() if "bad_words" in config.disabled
+                           else load_bad_words(config.bad_words_file))
 
     def expand(self, documents):
-        return documents | "Filter" >> beam.ParDo(_Filter(self._config))
+        return documents | "Filter" >> beam.ParDo(_Filter(self._config, self._bad_words))
