@@ -21,12 +21,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import tfllm
 from tfllm.data import output, schema
-from tfllm.data.bert_examples import BertExampleConfig, MakeBertExamples
-from tfllm.data.classify_examples import ClassifyExampleConfig, MakeClassifyExamples
+from tfllm.data.bert_examples import MakeBertExamples
+from tfllm.data.classify_examples import MakeClassifyExamples
 from tfllm.data.dedup import DeduplicateDocuments, DeduplicateLines
 from tfllm.data.documents import COUNTER_NAMESPACE, Document, counter
 from tfllm.data.filters import FilterConfig, QualityFilter
-from tfllm.data.gpt_examples import GptExampleConfig, MakeGptExamples
+from tfllm.data.gpt_examples import MakeGptExamples
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
@@ -82,11 +82,6 @@ class JobConfig:
     @property
     def family(self):
         return self.tokenizer_family or ("gpt" if self.kind == "gpt" else "bert")
-
-
-def default_examples_config(kind):
-    return {"bert": BertExampleConfig, "gpt": GptExampleConfig,
-            "classify": ClassifyExampleConfig}[kind]()
 
 
 def _as_json(value):
