@@ -36,7 +36,7 @@ def test_repeated_lines_survive_only_at_their_first_place():
 
 def test_lines_match_after_case_and_whitespace_and_repeat_within_a_document():
     line = "All rights reserved by the publisher."
-    documents = [Document("b", f"  ALL rights   reserved by the publisher.\nbody of b here"),
+    documents = [Document("b", "  ALL rights   reserved by the publisher.\nbody of b here"),
                  Document("a", f"{line}\nbody of a here\n{line}"),
                  Document("c", "Thanks for reading!\nThanks for reading!")]
     counters = run_transform(DeduplicateLines(), documents, [
