@@ -1,5 +1,7 @@
 """Decoding: greedy equals step-wise argmax of full passes; top-k/top-p; EOS; batching."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -29,62 +31,80 @@ def _greedy_by_full_passes(lm, prompt, steps):
 
 
 def test_greedy_with_cache_equals_argmax_of_full_passes(lm):
-    generator = Generator(lm, end_of_text_id=-1, config=SamplingConfig(max_new_tokens=10))
+    generator, config = Generator(lm, end_of_text_id=-1), SamplingConfig(max_new_tokens=10)
     prompt = [5, 9, 13]
-    (out,), tokens_per_second = generator.generate([prompt])
+    (out,), tokens_per_second = generator.generate([prompt], config)
     assert out == _greedy_by_full_passes(lm, prompt, 10)
     assert tokens_per_second > 0
-    assert generator.generate([prompt])[0] == [out]  # deterministic
+    assert generator.generate([prompt], config)[0] == [out]  # deterministic
 
 
 def test_batched_prompts_of_different_lengths_match_single_runs(lm):
-    generator = Generator(lm, -1, SamplingConfig(max_new_tokens=6))
+    generator, config = Generator(lm, -1), SamplingConfig(max_new_tokens=6)
     prompts = [[3, 4, 5, 6, 7, 8], [11], [20, 21, 22]]
-    batched, _ = generator.generate(prompts)
-    assert batched == [generator.generate([p])[0][0] for p in prompts]
+    batched, _ = generator.generate(prompts, config)
+    assert batched == [generator.generate([p], config)[0][0] for p in prompts]
     assert all(len(out) == 6 for out in batched)
 
 
 def test_end_of_text_stops_a_row(lm):
     prompt = [5, 9, 13]
     first = _greedy_by_full_passes(lm, prompt, 1)[0]
-    generator = Generator(lm, end_of_text_id=first, config=SamplingConfig(max_new_tokens=8))
-    (out,), _ = generator.generate([prompt])
+    generator = Generator(lm, end_of_text_id=first)
+    (out,), _ = generator.generate([prompt], SamplingConfig(max_new_tokens=8))
     assert out == [first]
 
 
 def test_sampling_is_seeded_and_reproducible(lm):
     config = SamplingConfig(method="sample", temperature=1.5, max_new_tokens=12, seed=7)
-    first, _ = Generator(lm, -1, config).generate([[1, 2, 3]])
-    again, _ = Generator(lm, -1, config).generate([[1, 2, 3]])
-    other, _ = Generator(lm, -1, SamplingConfig(method="sample", temperature=1.5,
-                                                max_new_tokens=12, seed=8)).generate([[1, 2, 3]])
+    first, _ = Generator(lm, -1).generate([[1, 2, 3]], config)
+    again, _ = Generator(lm, -1).generate([[1, 2, 3]], config)
+    other, _ = Generator(lm, -1).generate([[1, 2, 3]], dataclasses.replace(config, seed=8))
     assert first == again and first != other
+
+
+def test_a_sampled_row_does_not_depend_on_its_batch(lm):
+    """What server-side batching relies on: each row has its own seed and settings."""
+    generator = Generator(lm, -1, jit_compile=False)
+    tokens = tf.constant([[1, 2, 3, 0, 0, 0, 0, 0], [7, 8, 0, 0, 0, 0, 0, 0]])
+    mask = tf.cast(tokens > 0, tf.int32)
+    params = {"temperature": tf.constant([1.5, 0.0]), "top_k": tf.constant([5, 0]),
+              "top_p": tf.constant([0.9, 1.0]), "seed": tf.constant([3, 0]),
+              "max_new_tokens": tf.constant([5, 4])}
+    together, generated = generator.decode(tokens, mask, params)
+    assert generated.numpy().tolist() == [5, 4]
+    for row in range(2):
+        alone, _ = generator.decode(tokens[row:row + 1], mask[row:row + 1],
+                                    {k: v[row:row + 1] for k, v in params.items()})
+        np.testing.assert_array_equal(alone, together[row:row + 1])
+    greedy, _ = generator.generate([[7, 8]], SamplingConfig(max_new_tokens=4))
+    assert together.numpy()[1, 2:6].tolist() == greedy[0]
 
 
 def test_top_k_never_samples_outside_the_k_most_likely():
     logits = tf.constant(np.random.default_rng(0).normal(size=(4, 30)), tf.float32)
     allowed = tf.math.top_k(logits, 3).indices.numpy()
-    config = SamplingConfig(method="sample", top_k=3)
+    params = {k: tf.constant(v) for k, v in
+              SamplingConfig(method="sample", top_k=3).rows(4).items()}
     for i in range(200):
-        sampled = next_tokens(logits, config, tf.constant([0, i])).numpy()
+        sampled = next_tokens(logits, params, tf.constant(i)).numpy()
         assert all(s in row for s, row in zip(sampled, allowed))
 
 
 def test_top_p_keeps_the_smallest_nucleus():
     logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]]))
-    kept = np.isfinite(filter_logits(logits, top_p=0.7).numpy()[0])
+    kept = np.isfinite(filter_logits(logits, tf.constant([0]), tf.constant([0.7])).numpy()[0])
     assert kept.tolist() == [True, True, False, False]
-    kept = np.isfinite(filter_logits(logits, top_p=0.4).numpy()[0])
+    kept = np.isfinite(filter_logits(logits, tf.constant([0]), tf.constant([0.4])).numpy()[0])
     assert kept.tolist() == [True, False, False, False]
 
 
 def test_bad_prompts_and_settings(lm):
-    generator = Generator(lm, -1, SamplingConfig())
+    generator = Generator(lm, -1)
     with pytest.raises(InputError, match="empty prompt"):
-        generator.generate([[1], []])
+        generator.generate([[1], []], SamplingConfig())
     with pytest.raises(InputError, match="no room in the model's context of 32"):
-        generator.generate([list(range(1, 33))])
+        generator.generate([list(range(1, 33))], SamplingConfig())
     with pytest.raises(ConfigError, match="--temperature must be positive"):
         SamplingConfig(temperature=0)
 

@@ -1,7 +1,9 @@
 """`python -m tfllm.export --model_dir artifacts/classify_tiny --name bert_classifier`.
 
 Writes `EXPORT_BASE/NAME/VERSION/`, a SavedModel TF Serving can load, with in-graph
-tokenization; the version appears only once complete and verified.
+tokenization: a fine-tuned classifier, a pretrained BERT encoder (embeddings and
+fill-mask) or a GPT generator, chosen by what the model directory holds. The
+version appears only once complete and verified in a fresh process.
 """
 
 import os
@@ -9,14 +11,19 @@ import os
 from absl import flags
 
 from tfllm import cli
-from tfllm.data import readers
+from tfllm.data import job, readers
 from tfllm.errors import ConfigError
-from tfllm.serving.export import export_classifier
+from tfllm.serving import modules
+from tfllm.serving.export import export_module
 from tfllm.training.artifacts import load_trained
 
-flags.DEFINE_string("model_dir", None, "A fine-tuned classifier written by tfllm.train.")
+flags.DEFINE_string("model_dir", None, "A model directory written by tfllm.train.")
 flags.DEFINE_string("name", None, "Model name under the export base.")
 flags.DEFINE_string("export_base", "export", "TF Serving base directory.")
+flags.DEFINE_integer("max_new_tokens", 32, "GPT: tokens `serving_default` generates.")
+flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].")
+flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
+                          "few texts of the model's own data).")
 FLAGS = flags.FLAGS
 
 
@@ -25,22 +32,31 @@ def main(argv):
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir or not FLAGS.name:
         raise ConfigError("--model_dir and --name are required.")
+    if FLAGS.max_new_tokens < 1 or FLAGS.fill_mask_top_k < 1:
+        raise ConfigError("--max_new_tokens and --fill_mask_top_k must be at least 1.")
     model, manifest, tokenizer = load_trained(FLAGS.model_dir)
-    if manifest["kind"] != "classify":
-        raise ConfigError(f"{FLAGS.model_dir} holds a {manifest['kind']} model; this export "
-                          "writes classifiers (the GPT generator export is not there yet).")
-    data_dir = os.path.dirname(tokenizer.path)
-    samples = _sample_texts(data_dir)
-    path = export_classifier(model, tokenizer, manifest["labels"], FLAGS.export_base,
-                             FLAGS.name, samples)
-    print(f"exported {path} (signatures: serving_default, classify, token_ids)")
+    kind = manifest["kind"]
+    if kind == "classify":
+        module = modules.ClassifierModule(model, tokenizer, manifest["labels"])
+    elif kind == "bert":
+        module = modules.EncoderModule(model, tokenizer, FLAGS.fill_mask_top_k)
+    else:
+        module = modules.GeneratorModule(model, tokenizer, FLAGS.max_new_tokens)
+    samples = FLAGS.sample_text or _sample_texts(os.path.dirname(tokenizer.path), kind)
+    path = export_module(module, FLAGS.export_base, FLAGS.name, samples)
+    print(f"exported {path} (signatures: {', '.join(module.signature_names)})")
 
 
-def _sample_texts(data_dir, count=4):
-    """A few eval texts: the verification inputs and the warmup requests."""
-    split = "eval" if readers.load_manifest(data_dir, "train")["splits"]["eval"]["files"] \
-        else "train"
-    return readers.split_texts(data_dir, split)[0][:count]
+def _sample_texts(data_dir, kind, count=4):
+    """A few texts of the model's data: eval texts for a classifier, the first words
+    of cleaned documents (prompts, sentences) for BERT and GPT."""
+    if kind == "classify":
+        split = "eval" if readers.load_manifest(data_dir, "train")["splits"]["eval"]["files"] \
+            else "train"
+        return readers.split_texts(data_dir, split)[0][:count]
+    words = 4 if kind == "gpt" else 12
+    return [" ".join(text.split()[:words])
+            for text in job.clean_sample(os.path.join(data_dir, job.CLEAN_DIR), count)]
 
 
 if __name__ == "__main__":

@@ -44,9 +44,8 @@ def main(argv):
     if model.config.family != "gpt":
         raise ConfigError(f"{FLAGS.model_dir} holds a {model.config.family} model; "
                           "generation needs a GPT model.")
-    generator = Generator(model, tokenizer.special_ids["end_of_text"], config,
-                          FLAGS.jit_compile)
-    continuations, tokens_per_second = generator.generate(tokenizer.tokenize(prompts))
+    generator = Generator(model, tokenizer.special_ids["end_of_text"], FLAGS.jit_compile)
+    continuations, tokens_per_second = generator.generate(tokenizer.tokenize(prompts), config)
     for prompt, ids in zip(prompts, continuations):
         print(f"{prompt}{tokenizer.detokenize(ids)}\n---")
     print(f"{sum(map(len, continuations))} tokens at {tokens_per_second:,.1f} tokens/s "

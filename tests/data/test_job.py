@@ -153,9 +153,9 @@ def test_tokenizer_sample_ignores_shard_order(tmp_path):
         for shard in range(2):
             with gzip.open(clean / f"part-{shard}.jsonl.gz", "wt") as f:
                 f.write("\n".join(order[shard::2]) + "\n")
-        samples.append(job._tokenizer_sample(str(clean), 20))
+        samples.append(job.clean_sample(str(clean), 20))
     assert samples[0] == samples[1] and len(samples[0]) == 20
-    assert len(job._tokenizer_sample(str(tmp_path / "a"), 100)) == 50
+    assert len(job.clean_sample(str(tmp_path / "a"), 100)) == 50
 
 
 def test_empty_input_is_a_clear_error_and_leaves_nothing(tmp_path):

@@ -163,8 +163,9 @@ def _count_kept(document):
     return document
 
 
-def _tokenizer_sample(clean_dir, limit):
-    """Up to `limit` cleaned texts, chosen and ordered by a hash of their ids.
+def clean_sample(clean_dir, limit):
+    """Up to `limit` cleaned texts, chosen and ordered by a hash of their ids
+    (the tokenizer's training sample; export's check inputs).
 
     The runner decides the order of lines in the clean shards; choosing by hash
     makes the tokenizer, and so every token id, independent of it.
@@ -287,7 +288,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         report(f"[2/3] training a {config.family} tokenizer ({config.vocab_size} tokens) on "
                f"{sample} documents...")
         tokenizer_path = tokenizers.train_tokenizer(
-            config.family, _tokenizer_sample(clean_dir, sample), config.vocab_size, temporary)
+            config.family, clean_sample(clean_dir, sample), config.vocab_size, temporary)
     tokenizer = tokenizers.load_tokenizer(tokenizer_path)
     if config.tokenizer:  # copied in, so the artifact is self-contained
         tokenizer_path = os.path.join(temporary, os.path.basename(config.tokenizer))

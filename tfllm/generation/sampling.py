@@ -1,11 +1,14 @@
 """Next-token choice: greedy, temperature, top-k and top-p (nucleus) sampling.
 
-Written with plain TF ops so the whole decoding loop compiles with XLA and the
-same function can be exported in a SavedModel.
+Every setting is a per-row tensor, so one batch can mix requests (the server
+batches concurrent clients) and a row's tokens never depend on its neighbours:
+each row draws its own Gumbel noise from its own seed. Plain TF ops, so the loop
+compiles with XLA and exports in a SavedModel.
 """
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 from tfllm.errors import ConfigError
@@ -30,29 +33,52 @@ class SamplingConfig:
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max_new_tokens must be at least 1; got {self.max_new_tokens}.")
 
+    def rows(self, batch_size):
+        """The per-row parameter arrays `next_tokens` takes; temperature 0 means greedy."""
+        temperature = self.temperature if self.method == "sample" else 0.0
+        full = lambda value, dtype: np.full([batch_size], value, dtype)  # noqa: E731
+        return {"temperature": full(temperature, np.float32), "top_k": full(self.top_k, np.int32),
+                "top_p": full(self.top_p, np.float32), "seed": full(self.seed, np.int32),
+                "max_new_tokens": full(self.max_new_tokens, np.int32)}
 
-def filter_logits(logits, top_k=0, top_p=1.0):
-    """Sets logits outside the top-k and outside the top-p nucleus to -inf."""
+
+def filter_logits(logits, top_k, top_p):
+    """Sets logits outside each row's top-k ([batch] ints, 0: no cut) and outside its
+    top-p nucleus ([batch] floats, 1: no cut) to -inf."""
     logits = tf.cast(logits, tf.float32)
-    very_negative = tf.fill(tf.shape(logits), float("-inf"))
-    if top_k:
-        kth = tf.math.top_k(logits, k=top_k).values[..., -1:]
-        logits = tf.where(logits < kth, very_negative, logits)
-    if top_p < 1.0:
-        sorted_logits = tf.sort(logits, direction="DESCENDING", axis=-1)
-        probabilities = tf.nn.softmax(sorted_logits, axis=-1)
-        # Keep the smallest prefix whose mass reaches top_p (always the first token).
-        mass_before = tf.math.cumsum(probabilities, axis=-1, exclusive=True)
-        kept = tf.where(mass_before < top_p, sorted_logits, tf.fill(tf.shape(sorted_logits),
-                                                                     float("inf")))
-        threshold = tf.reduce_min(kept, axis=-1, keepdims=True)
-        logits = tf.where(logits < threshold, very_negative, logits)
-    return logits
+    vocab = tf.shape(logits)[-1]
+    sorted_logits = tf.sort(logits, direction="DESCENDING", axis=-1)
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.gather(sorted_logits, k - 1, axis=1, batch_dims=1)[:, None]
+    # Keep the smallest prefix whose mass reaches top_p (always the first token).
+    mass_before = tf.math.cumsum(tf.nn.softmax(sorted_logits, axis=-1), axis=-1, exclusive=True)
+    top_p = tf.cast(top_p, tf.float32)[:, None]
+    kept = tf.where(mass_before < top_p, sorted_logits, float("inf"))
+    nucleus = tf.where(top_p < 1.0, tf.reduce_min(kept, axis=-1, keepdims=True), float("-inf"))
+    return tf.where(logits < tf.maximum(kth, nucleus), float("-inf"), logits)
 
 
-def next_tokens(logits, config, seed):
-    """Token ids [batch] from last-position logits [batch, vocab]; `seed` is [2] int32."""
-    if config.method == "greedy":
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
-    logits = filter_logits(logits / config.temperature, config.top_k, config.top_p)
-    return tf.cast(tf.squeeze(tf.random.stateless_categorical(logits, 1, seed), -1), tf.int32)
+def next_tokens(logits, params, step):
+    """Token ids [batch] from last-position logits [batch, vocab].
+
+    `params` holds [batch] tensors `temperature` (0: greedy), `top_k`, `top_p` and
+    `seed`; `step` (the position) varies the noise from one token to the next.
+    """
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    temperature = tf.cast(params["temperature"], tf.float32)
+    sampling = temperature > 0
+
+    def sample():
+        scaled = logits / tf.where(sampling, temperature, 1.0)[:, None]
+        filtered = filter_logits(scaled, params["top_k"], params["top_p"])
+        seeds = tf.stack([params["seed"], tf.fill(tf.shape(params["seed"]), step)], axis=1)
+        vocab = tf.shape(logits)[-1]
+        uniform = tf.map_fn(  # one stream per row: batch-independent samples
+            lambda seed: tf.random.stateless_uniform([vocab], seed, minval=1e-20, maxval=1.0),
+            seeds, fn_output_signature=tf.float32)
+        # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits).
+        return tf.argmax(filtered - tf.math.log(-tf.math.log(uniform)), axis=-1,
+                         output_type=tf.int32)
+
+    sampled = tf.cond(tf.reduce_any(sampling), sample, lambda: greedy)
+    return tf.where(sampling, sampled, greedy)

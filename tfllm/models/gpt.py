@@ -80,7 +80,7 @@ class GptCausalLM(BackboneTask):
     def empty_cache(self, batch_size, max_length):
         """A zero cache [batch, layers, 2 (key, value), max_length, heads, head_size]."""
         config = self.config
-        if max_length > config.max_sequence_length:
+        if isinstance(max_length, int) and max_length > config.max_sequence_length:
             raise InputError(f"A cache of {max_length} positions exceeds the model's "
                              f"max_sequence_length of {config.max_sequence_length}.")
         shape = (batch_size, config.num_layers, 2, max_length, config.num_heads,

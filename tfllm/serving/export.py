@@ -1,102 +1,84 @@
-"""SavedModel export of a fine-tuned classifier in TF Serving's layout.
+"""Writing a module as a SavedModel version TF Serving can load, and checking it.
 
-Tokenization runs inside the graph (the keras-hub tokenizer's tensorflow-text
-ops and keras-hub's StartEndPacker), so clients send raw strings. Serving
-functions are traced without XLA: TF Serving disables it by default.
+The version directory is written under a hidden name, verified by reloading it
+in a fresh Python process (as a server would: only TensorFlow and
+tensorflow-text's ops), and renamed into place only then.
 """
 
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 
-import keras_hub
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from tfllm.errors import ConfigError
 from tfllm.serving import versions
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
-class ClassifierModule(tf.Module):
-    """Signatures: `serving_default` (text -> label, classes, scores), `classify`
-    (serialized tf.Example with a `text` feature -> classes, scores) and `token_ids`
-    (pre-tokenized input -> scores)."""
-
-    def __init__(self, model, tokenizer, labels):
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer.keras_tokenizer
-        special = tokenizer.special_ids
-        length = model.config.max_sequence_length
-        if "cls" in special:
-            self.packer = keras_hub.layers.StartEndPacker(
-                length, start_value=special["cls"], end_value=special["sep"],
-                pad_value=special["pad"], return_padding_mask=True)
-        else:
-            self.packer = keras_hub.layers.StartEndPacker(
-                length, end_value=special["end_of_text"], pad_value=special["pad"],
-                return_padding_mask=True)
-        self.labels = tf.constant(labels)
-        self.serving_default = tf.function(
-            self._classify_text, input_signature=[tf.TensorSpec([None], tf.string, "text")])
-        self.classify = tf.function(
-            self._classify_examples,
-            input_signature=[tf.TensorSpec([None], tf.string, "inputs")])
-        self.token_ids = tf.function(self._classify_ids, input_signature=[
-            tf.TensorSpec([None, None], tf.int32, "token_ids"),
-            tf.TensorSpec([None, None], tf.int32, "padding_mask")])
-
-    def _scores(self, token_ids, padding_mask):
-        features = {"token_ids": token_ids, "padding_mask": padding_mask,
-                    "segment_ids": tf.zeros_like(token_ids)}
-        return tf.nn.softmax(self.model(features, training=False), axis=-1)
-
-    def _classify_ids(self, token_ids, padding_mask):
-        return {"scores": self._scores(token_ids, padding_mask)}
-
-    def _classify_text(self, text):
-        token_ids, padding_mask = self.packer(self.tokenizer(text))
-        scores = self._scores(tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
-        classes = tf.broadcast_to(self.labels, tf.shape(scores))
-        return {"label": tf.gather(self.labels, tf.argmax(scores, axis=-1)),
-                "classes": classes, "scores": scores}
-
-    def _classify_examples(self, serialized):
-        parsed = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
-        outputs = self._classify_text(parsed["text"])
-        return {"classes": outputs["classes"], "scores": outputs["scores"]}
-
-
-def _warmup_requests(name, texts):
+def _warmup_requests(name, input_name, samples):
     """TF Serving replays these PredictionLogs at load (`--enable_model_warmup`)."""
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=name, signature_name="serving_default"))
-    request.inputs["text"].CopyFrom(tf.make_tensor_proto(np.array(texts, dtype=object)))
+    request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.array(samples, dtype=object)))
     return [prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request))]
 
 
-def export_classifier(model, tokenizer, labels, export_base, name, sample_texts):
-    """Writes `export_base/name/VERSION/` atomically, checks the reloaded SavedModel
-    against the Keras model on `sample_texts`, and returns the version directory."""
-    module = ClassifierModule(model, tokenizer, labels)
-    expected = module.serving_default(tf.constant(sample_texts))["scores"].numpy()
+def _mark_classify_signature(saved_model_dir):
+    """TF2 saves every signature as a Predict one; TF Serving's Classify API accepts
+    only signatures whose method is `tensorflow/serving/classify`."""
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        if "classify" in meta_graph.signature_def:
+            meta_graph.signature_def["classify"].method_name = CLASSIFY_METHOD
+    with open(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
+
+
+def verify_in_fresh_process(saved_model_dir, input_name, samples, expected):
+    """Reloads the SavedModel in a new interpreter and compares its outputs with
+    `expected` ({signature: {output: array}}); raises ConfigError on a mismatch."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "expected.npz")
+        arrays = {"input": np.array(samples, object)}
+        for signature, outputs in expected.items():
+            arrays.update({f"{signature}/{key}": value for key, value in outputs.items()})
+        np.savez(path, **arrays)
+        result = subprocess.run(
+            [sys.executable, "-m", "tfllm.serving.verify", saved_model_dir, input_name, path],
+            capture_output=True, text=True, timeout=600,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0:
+        message = result.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ConfigError(f"The exported SavedModel failed verification in a fresh process "
+                          f"({message[0]}); nothing was published.")
+
+
+def export_module(module, export_base, name, samples):
+    """Writes `export_base/name/VERSION/` atomically once the reloaded SavedModel
+    reproduces `module.reference(samples)`; returns the version directory."""
+    expected = module.reference(samples)
     temporary, version = versions.begin_version(export_base, name)
     try:
         tf.saved_model.save(module, temporary, signatures={
-            "serving_default": module.serving_default, "classify": module.classify,
-            "token_ids": module.token_ids})
+            signature: getattr(module, signature) for signature in module.signature_names})
+        _mark_classify_signature(temporary)
         os.makedirs(os.path.join(temporary, "assets.extra"))
         with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
-            for log in _warmup_requests(name, sample_texts):
+            for log in _warmup_requests(name, module.sample_input, samples):
                 writer.write(log.SerializeToString())
-        reloaded = tf.saved_model.load(temporary)
-        actual = reloaded.signatures["serving_default"](text=tf.constant(sample_texts))
-        if not np.allclose(actual["scores"].numpy(), expected, atol=1e-5):
-            raise ConfigError("The exported SavedModel does not reproduce the Keras model's "
-                              "scores; nothing was published.")
+        verify_in_fresh_process(temporary, module.sample_input, samples, expected)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

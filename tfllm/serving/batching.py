@@ -1,0 +1,153 @@
+"""Server-side dynamic batching of concurrent requests, as TF Serving's
+`--enable_batching` does: requests to one signature wait up to
+`batch_timeout_micros` for others, run as one batch of at most `max_batch_size`
+rows, and each gets its own rows back.
+
+Hand-written because no library of this stack batches across independent
+requests in a Python server (tf.data and Keras batch within one caller).
+"""
+
+import queue
+import threading
+import time
+
+import grpc
+import numpy as np
+
+from tfllm.serving.status import ServingError
+
+
+class BatchingOptions:
+    """The fields of a BatchingParameters proto that this batcher uses."""
+
+    def __init__(self, parameters):
+        def value(field, default):
+            return getattr(parameters, field).value if parameters.HasField(field) else default
+
+        self.max_batch_size = value("max_batch_size", 1000)
+        self.timeout_seconds = value("batch_timeout_micros", 0) / 1e6
+        self.max_enqueued_batches = value("max_enqueued_batches", 1000000)
+        self.num_batch_threads = max(1, value("num_batch_threads", 1))
+        self.pad_variable_length_inputs = parameters.pad_variable_length_inputs
+
+
+class _Task:
+    __slots__ = ("inputs", "rows", "done", "outputs", "error")
+
+    def __init__(self, inputs, rows):
+        self.inputs, self.rows = inputs, rows
+        self.done = threading.Event()
+        self.outputs = self.error = None
+
+
+def batch_rows(inputs):
+    """The batch size every input shares along its first axis, or None."""
+    sizes = {np.shape(value)[0] if np.ndim(value) else None for value in inputs.values()}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _merge(tasks, pad):
+    """Concatenates the tasks' inputs; pads axis 1 of numeric inputs when allowed."""
+    merged = {}
+    for key in tasks[0].inputs:
+        parts = [task.inputs[key] for task in tasks]
+        if pad and parts[0].ndim == 2 and parts[0].dtype != object:
+            width = max(part.shape[1] for part in parts)
+            parts = [np.pad(part, ((0, 0), (0, width - part.shape[1]))) for part in parts]
+        merged[key] = np.concatenate(parts, axis=0)
+    return merged
+
+
+def _compatible_key(inputs, pad):
+    """Tasks with equal keys can share a batch: same input names, dtypes and shapes
+    past the batch axis (axis 1 may differ when padding is on)."""
+    return tuple((key, value.dtype.str, value.shape[2:] if pad and value.ndim == 2 else
+                  value.shape[1:]) for key, value in sorted(inputs.items()))
+
+
+class Batcher:
+    """Batches calls of `run(inputs) -> outputs` (dicts of numpy arrays)."""
+
+    def __init__(self, run, options, on_batch=None):
+        self._run = run
+        self._options = options
+        self._on_batch = on_batch
+        self._queue = queue.Queue(options.max_enqueued_batches * options.max_batch_size)
+        self._closed = False
+        self._threads = [threading.Thread(target=self._loop, daemon=True, name="tfllm-batch")
+                         for _ in range(options.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, inputs):
+        rows = batch_rows(inputs)
+        if self._closed or rows is None or rows > self._options.max_batch_size:
+            return self._run(inputs)  # not batchable (or being unloaded): run alone
+        task = _Task(inputs, rows)
+        try:
+            self._queue.put_nowait(task)
+        except queue.Full:
+            raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                               "The batch queue is full; retry later.") from None
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def close(self):
+        """Stops the threads once the queued tasks are done."""
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _loop(self):
+        carried = None
+        while True:
+            first = carried or self._queue.get()
+            carried = None
+            if first is None:
+                return
+            tasks, rows = [first], first.rows
+            deadline = time.monotonic() + self._options.timeout_seconds
+            while rows < self._options.max_batch_size:
+                try:
+                    task = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if task is None or rows + task.rows > self._options.max_batch_size:
+                    carried = task  # starts the next batch (or ends this thread)
+                    if task is None:
+                        self._process(tasks)
+                        return
+                    break
+                tasks.append(task)
+                rows += task.rows
+            self._process(tasks)
+
+    def _process(self, tasks):
+        pad = self._options.pad_variable_length_inputs
+        groups = {}
+        for task in tasks:
+            groups.setdefault(_compatible_key(task.inputs, pad), []).append(task)
+        for group in groups.values():
+            try:
+                outputs = self._run(_merge(group, pad))
+                total = sum(task.rows for task in group)
+                if any(np.ndim(v) == 0 or np.shape(v)[0] != total for v in outputs.values()):
+                    raise ServingError(grpc.StatusCode.INTERNAL,
+                                       "An output of this signature is not batched along the "
+                                       "first axis; serve it without --enable_batching.")
+                if self._on_batch:
+                    self._on_batch(total)
+                start = 0
+                for task in group:
+                    task.outputs = {k: v[start:start + task.rows] for k, v in outputs.items()}
+                    start += task.rows
+            except Exception:  # one bad request must not fail its neighbours: run alone
+                for task in group:
+                    try:
+                        task.outputs = self._run(task.inputs)
+                    except Exception as error:
+                        task.error = error
+            for task in group:
+                task.done.set()

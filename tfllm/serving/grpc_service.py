@@ -1,0 +1,175 @@
+"""TF Serving's gRPC services from the tensorflow-serving-api stubs:
+PredictionService (Predict, Classify, GetModelMetadata) and ModelService
+(GetModelStatus, HandleReloadConfigRequest)."""
+
+import time
+from concurrent import futures
+
+import grpc
+import tensorflow as tf
+from google.protobuf import any_pb2
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from tfllm.errors import TfllmError
+from tfllm.serving import inference
+from tfllm.serving.config import check_model_server_config
+from tfllm.serving.rest import signature_def_map
+from tfllm.serving.status import ServingError, invalid
+
+
+def _version(spec):
+    """(version, label) of a ModelSpec (either may be None)."""
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+def _serialized_examples(request_input):
+    """Serialized tf.Examples of an Input proto; context features merged into each."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in request_input.example_list.examples]
+    if kind == "example_list_with_context":
+        listed = request_input.example_list_with_context
+        merged = []
+        for example in listed.examples:
+            combined = tf.train.Example()
+            combined.CopyFrom(listed.context)
+            combined.MergeFrom(example)
+            merged.append(combined.SerializeToString())
+        return merged
+    raise invalid("Input is empty: give example_list or example_list_with_context.")
+
+
+class _Observed:
+    """Runs a handler, turning ServingError into the gRPC status and recording metrics."""
+
+    def __init__(self, metrics):
+        self._metrics = metrics
+
+    def __call__(self, api, model_name, context, handler):
+        started = time.perf_counter()
+        try:
+            response = handler()
+        except ServingError as error:
+            self._metrics.observe(model_name, api, "GRPC", error.code.name, started)
+            context.abort(error.code, error.message)
+        except Exception as error:  # a server fault: answer, log, keep serving
+            print(f"tfllm.serve: internal error in {api}: {error!r}", flush=True)
+            self._metrics.observe(model_name, api, "GRPC", "INTERNAL", started)
+            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error}")
+        self._metrics.observe(model_name, api, "GRPC", "OK", started)
+        return response
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager, metrics):
+        self._manager = manager
+        self._observed = _Observed(metrics)
+
+    def _resolve(self, spec):
+        return self._manager.resolve(spec.name, *_version(spec))
+
+    def Predict(self, request, context):
+        def handle():
+            servable = self._resolve(request.model_spec)
+            inputs = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
+            name, outputs = inference.predict(servable, request.model_spec.signature_name,
+                                              inputs, list(request.output_filter))
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = name
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            return response
+        return self._observed("Predict", request.model_spec.name, context, handle)
+
+    def Classify(self, request, context):
+        def handle():
+            servable = self._resolve(request.model_spec)
+            name, results = inference.classify(servable, request.model_spec.signature_name,
+                                               _serialized_examples(request.input))
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = name
+            for row in results:
+                classifications = response.result.classifications.add()
+                for label, score in row:
+                    classifications.classes.add(label=label, score=score)
+            return response
+        return self._observed("Classify", request.model_spec.name, context, handle)
+
+    def GetModelMetadata(self, request, context):
+        def handle():
+            if list(request.metadata_field) != ["signature_def"]:
+                raise invalid("Metadata field signature_def is the one supported; asked for "
+                              f"{list(request.metadata_field)}.")
+            servable = self._resolve(request.model_spec)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            packed = any_pb2.Any()
+            packed.Pack(signature_def_map(servable))
+            response.metadata["signature_def"].CopyFrom(packed)
+            return response
+        return self._observed("GetModelMetadata", request.model_spec.name, context, handle)
+
+    def Regress(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                      "Regress is not supported: tfllm exports no regression signatures.")
+
+    def MultiInference(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported.")
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager, metrics):
+        self._manager = manager
+        self._observed = _Observed(metrics)
+
+    def GetModelStatus(self, request, context):
+        def handle():
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for status in self._manager.statuses(request.model_spec.name,
+                                                 *_version(request.model_spec)):
+                entry = response.model_version_status.add(version=status.version,
+                                                          state=status.state)
+                entry.status.error_code = status.error_code.value[0]
+                entry.status.error_message = status.message
+            return response
+        return self._observed("GetModelStatus", request.model_spec.name, context, handle)
+
+    def HandleReloadConfigRequest(self, request, context):
+        def handle():
+            try:
+                self._manager.apply_config(check_model_server_config(request.config,
+                                                                     "ReloadConfigRequest"))
+            except TfllmError as error:
+                raise invalid(str(error)) from None
+            return model_management_pb2.ReloadConfigResponse()
+        return self._observed("HandleReloadConfigRequest", "", context, handle)
+
+
+def create_server(manager, metrics, address, max_message_bytes, max_workers=16):
+    """A started gRPC server on `address`; returns (server, bound port)."""
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", max_message_bytes),
+               ("grpc.so_reuseport", 0)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics),
+                                                              server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise TfllmError(f"gRPC cannot listen on {address} (in use or not allowed).")
+    server.start()
+    return server, port

@@ -1,0 +1,44 @@
+"""Prometheus metrics under TF Serving's names, served at the monitoring path.
+
+prometheus_client appends `_total` to counters in its text format
+(`:tensorflow:serving:request_count_total`); the labels are TF Serving's.
+"""
+
+import time
+
+import prometheus_client
+
+prometheus_client.disable_created_metrics()  # TF Serving exports no *_created series
+
+
+class ServingMetrics:
+    def __init__(self):
+        self.registry = prometheus_client.CollectorRegistry()
+        self._requests = prometheus_client.Counter(
+            ":tensorflow:serving:request_count", "Requests by model and status.",
+            ["model_name", "status"], registry=self.registry)
+        self._latency = prometheus_client.Histogram(
+            ":tensorflow:serving:request_latency", "Request latency in microseconds.",
+            ["model_name", "API", "entrypoint"], registry=self.registry,
+            buckets=[10 ** (e / 2) for e in range(4, 17)])
+        self._loads = prometheus_client.Counter(
+            ":tensorflow:cc:saved_model:load_attempt_count", "SavedModel load attempts.",
+            ["model_path", "status"], registry=self.registry)
+        self._batch_sizes = prometheus_client.Histogram(
+            ":tensorflow:serving:batching_session:processed_batch_size",
+            "Rows per executed batch.", ["model_name"], registry=self.registry,
+            buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+
+    def observe(self, model_name, api, entrypoint, status, started):
+        self._requests.labels(model_name or "", status).inc()
+        self._latency.labels(model_name or "", api, entrypoint).observe(
+            (time.perf_counter() - started) * 1e6)
+
+    def load_attempt(self, path, status):
+        self._loads.labels(path, status).inc()
+
+    def batch(self, model_name, rows):
+        self._batch_sizes.labels(model_name).observe(rows)
+
+    def exposition(self):
+        return prometheus_client.generate_latest(self.registry)

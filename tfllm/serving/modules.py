@@ -1,0 +1,226 @@
+"""The exported `tf.Module`s: strings in, labels, vectors or text out.
+
+Tokenization runs inside the graph (the keras-hub tokenizers' tensorflow-text ops
+and keras-hub's StartEndPacker), so TF Serving clients send raw text. Functions
+are traced without XLA: TF Serving disables it by default. Each module also
+computes `reference` outputs the slow way (Python tokenization, the Keras model,
+`tfllm.generate`'s decoder), which export checks the reloaded SavedModel against.
+"""
+
+import keras_hub
+import numpy as np
+import tensorflow as tf
+
+from tfllm.data.classify_examples import encode
+from tfllm.generation.decoding import Generator
+from tfllm.generation.sampling import SamplingConfig
+
+TEXT = tf.TensorSpec([None], tf.string, "text")
+
+
+def _packer(length, special):
+    """[CLS] ... [SEP] for WordPiece, ... <|endoftext|> for SentencePiece (the data job's layout)."""
+    if "cls" in special:
+        return keras_hub.layers.StartEndPacker(
+            length, start_value=special["cls"], end_value=special["sep"],
+            pad_value=special["pad"], return_padding_mask=True)
+    return keras_hub.layers.StartEndPacker(
+        length, end_value=special["end_of_text"], pad_value=special["pad"],
+        return_padding_mask=True)
+
+
+def _packed_batch(texts, tokenizer, length):
+    """The Python path: tokenize, pack as the data job does, as int32 arrays."""
+    ids, masks = zip(*(encode(t, length, tokenizer.special_ids)
+                       for t in tokenizer.tokenize(texts)))
+    ids = np.array(ids, np.int32)
+    return {"token_ids": ids, "padding_mask": np.array(masks, np.int32),
+            "segment_ids": np.zeros_like(ids)}
+
+
+class ClassifierModule(tf.Module):
+    """Signatures: `serving_default` (text -> label, classes, scores), `classify`
+    (serialized tf.Example with a `text` feature -> classes, scores; TF Serving's
+    Classify API) and `token_ids` (pre-tokenized input -> scores)."""
+
+    signature_names = ("serving_default", "classify", "token_ids")
+    sample_input = "text"
+
+    def __init__(self, model, tokenizer, labels):
+        super().__init__()
+        self.model = model
+        self.python_tokenizer = tokenizer
+        self.tokenizer = tokenizer.keras_tokenizer
+        self.packer = _packer(model.config.max_sequence_length, tokenizer.special_ids)
+        self.labels = tf.constant(labels)
+        self.serving_default = tf.function(self._classify_text, input_signature=[TEXT])
+        self.classify = tf.function(
+            self._classify_examples,
+            input_signature=[tf.TensorSpec([None], tf.string, "inputs")])
+        self.token_ids = tf.function(self._classify_ids, input_signature=[
+            tf.TensorSpec([None, None], tf.int32, "token_ids"),
+            tf.TensorSpec([None, None], tf.int32, "padding_mask")])
+
+    def _scores(self, token_ids, padding_mask):
+        features = {"token_ids": token_ids, "padding_mask": padding_mask,
+                    "segment_ids": tf.zeros_like(token_ids)}
+        return tf.nn.softmax(self.model(features, training=False), axis=-1)
+
+    def _classify_ids(self, token_ids, padding_mask):
+        return {"scores": self._scores(token_ids, padding_mask)}
+
+    def _classify_text(self, text):
+        token_ids, padding_mask = self.packer(self.tokenizer(text))
+        scores = self._scores(tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
+        classes = tf.broadcast_to(self.labels, tf.shape(scores))
+        return {"label": tf.gather(self.labels, tf.argmax(scores, axis=-1)),
+                "classes": classes, "scores": scores}
+
+    def _classify_examples(self, serialized):
+        parsed = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
+        outputs = self._classify_text(parsed["text"])
+        return {"classes": outputs["classes"], "scores": outputs["scores"]}
+
+    def reference(self, texts):
+        batch = _packed_batch(texts, self.python_tokenizer, self.model.config.max_sequence_length)
+        scores = tf.nn.softmax(self.model(batch, training=False), axis=-1).numpy()
+        labels = self.labels.numpy()[np.argmax(scores, axis=-1)]
+        return {"serving_default": {"scores": scores, "label": labels}}
+
+
+class EncoderModule(tf.Module):
+    """A pretrained BERT: `serving_default` (text -> pooled_output, sequence_output,
+    padding_mask) and `fill_mask` (text with [MASK] -> the text with each mask
+    filled, and the top-k tokens and probabilities per mask)."""
+
+    signature_names = ("serving_default", "fill_mask")
+    sample_input = "text"
+
+    def __init__(self, pretrainer, tokenizer, top_k=5):
+        super().__init__()
+        self.model = pretrainer
+        self.python_tokenizer = tokenizer
+        self.top_k = top_k
+        self.tokenizer = tokenizer.keras_tokenizer
+        # A second tokenizer that keeps "[MASK]" whole instead of lower-casing and splitting it.
+        self.mask_tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+            vocabulary=self.tokenizer.get_vocabulary(), lowercase=True, strip_accents=True,
+            oov_token="[UNK]", special_tokens=["[MASK]"], special_tokens_in_strings=True)
+        self.special = tokenizer.special_ids
+        self.vocabulary = tf.constant(self.tokenizer.get_vocabulary())
+        self.packer = _packer(pretrainer.config.max_sequence_length, self.special)
+        self.serving_default = tf.function(self._encode, input_signature=[TEXT])
+        self.fill_mask = tf.function(self._fill_mask, input_signature=[TEXT])
+
+    def _encoder_inputs(self, token_ids, padding_mask):
+        token_ids = tf.cast(token_ids, tf.int32)
+        return {"token_ids": token_ids, "padding_mask": tf.cast(padding_mask, tf.int32),
+                "segment_ids": tf.zeros_like(token_ids)}
+
+    def _encode(self, text):
+        inputs = self._encoder_inputs(*self.packer(self.tokenizer(text)))
+        outputs = self.model.backbone(inputs, training=False)
+        return {"pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
+                "sequence_output": tf.cast(outputs["sequence_output"], tf.float32),
+                "padding_mask": inputs["padding_mask"]}
+
+    def _fill_mask(self, text):
+        inputs = self._encoder_inputs(*self.packer(self.mask_tokenizer(text)))
+        token_ids = inputs["token_ids"]
+        is_mask = tf.equal(token_ids, self.special["mask"])
+        # Mask positions per row, padded with position 0 ([CLS]) and ignored there.
+        positions = tf.ragged.boolean_mask(
+            tf.broadcast_to(tf.range(tf.shape(token_ids)[1]), tf.shape(token_ids)), is_mask)
+        real = tf.ones_like(positions, tf.bool).to_tensor(False)
+        positions = positions.to_tensor(0)
+        logits = self.model({**inputs, "mask_positions": positions}, training=False)["mlm_logits"]
+        top = tf.math.top_k(tf.nn.softmax(logits, axis=-1), k=self.top_k)
+        tokens = tf.where(real[..., None], tf.gather(self.vocabulary, top.indices), "")
+        scores = tf.where(real[..., None], top.values, 0.0)
+        best = tf.where(real, top.indices[..., 0], 0)
+        rows = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
+        updates = tf.boolean_mask(tf.stack([rows, positions], axis=-1), real)
+        filled = tf.tensor_scatter_nd_update(token_ids, updates, tf.boolean_mask(best, real))
+        special = [self.special[k] for k in ("cls", "sep", "pad")]
+        keep = tf.reduce_all(tf.not_equal(filled[..., None], special), axis=-1)
+        filled_text = self.tokenizer.detokenize(tf.ragged.boolean_mask(filled, keep))
+        return {"text": filled_text, "top_tokens": tokens, "top_scores": scores}
+
+    def reference(self, texts):
+        batch = _packed_batch(texts, self.python_tokenizer, self.model.config.max_sequence_length)
+        outputs = self.model.backbone(batch, training=False)
+        return {"serving_default": {"pooled_output": outputs["pooled_output"].numpy(),
+                                    "padding_mask": batch["padding_mask"]}}
+
+
+class GeneratorModule(tf.Module):
+    """A GPT: `serving_default` (prompt -> text, greedy, `max_new_tokens` fixed at export)
+    and `generate` (prompt plus per-row max_new_tokens, temperature (0: greedy), top_k
+    (0: off), top_p (1: off), seed -> text, num_tokens). Both run `tfllm.generate`'s
+    cached decoding loop; the continuation stops at, and leaves out, <|endoftext|>."""
+
+    signature_names = ("serving_default", "generate")
+    sample_input = "prompt"
+
+    def __init__(self, lm, tokenizer, max_new_tokens=32):
+        super().__init__()
+        self.model = lm
+        self.python_tokenizer = tokenizer
+        self.tokenizer = tokenizer.keras_tokenizer
+        self.end_of_text = tokenizer.special_ids["end_of_text"]
+        self.generator = Generator(lm, self.end_of_text, jit_compile=False)
+        self.max_new_tokens = max_new_tokens
+        self.serving_default = tf.function(
+            self._generate_greedy, input_signature=[tf.TensorSpec([None], tf.string, "prompt")])
+        self.generate = tf.function(self._generate, input_signature=[
+            tf.TensorSpec([None], tf.string, "prompt"),
+            tf.TensorSpec([None], tf.int32, "max_new_tokens"),
+            tf.TensorSpec([None], tf.float32, "temperature"),
+            tf.TensorSpec([None], tf.int32, "top_k"),
+            tf.TensorSpec([None], tf.float32, "top_p"),
+            tf.TensorSpec([None], tf.int32, "seed")])
+
+    def _generate_greedy(self, prompt):
+        rows = SamplingConfig(max_new_tokens=self.max_new_tokens).rows(1)
+        size = tf.shape(prompt)
+        fill = {name: tf.fill(size, value[0]) for name, value in rows.items()}
+        return {"text": self._generate(prompt, **fill)["text"]}
+
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        context = self.model.config.max_sequence_length
+        checks = [
+            tf.debugging.assert_equal(tf.shape(max_new_tokens), tf.shape(prompt), message=(
+                "max_new_tokens, temperature, top_k, top_p and seed need one value per prompt")),
+            tf.debugging.assert_positive(max_new_tokens, "max_new_tokens must be at least 1"),
+            tf.debugging.assert_non_negative(temperature, "temperature must be >= 0 (0: greedy)"),
+            tf.debugging.assert_non_negative(top_k, "top_k must be >= 0 (0: no cut)"),
+            tf.debugging.assert_positive(top_p, "top_p must be in (0, 1]"),
+            tf.debugging.assert_less_equal(top_p, 1.0, "top_p must be in (0, 1]")]
+        with tf.control_dependencies(checks):
+            ids = tf.cast(self.tokenizer(prompt), tf.int32)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
+        with tf.control_dependencies([
+                tf.debugging.assert_positive(lengths, "every prompt needs at least one token"),
+                tf.debugging.assert_less(lengths, context, (
+                    f"a prompt leaves no room in the model's context of {context} tokens"))]):
+            total = tf.minimum(context, tf.reduce_max(lengths) + tf.reduce_max(max_new_tokens))
+        shape = tf.stack([tf.shape(prompt)[0], total])
+        tokens = ids.to_tensor(0, shape=shape)
+        prompt_mask = tf.ones_like(ids).to_tensor(0, shape=shape)
+        params = {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                  "top_k": top_k, "top_p": top_p, "seed": seed}
+        tokens, generated = self.generator.decode(tokens, prompt_mask, params)
+        offsets = lengths[:, None] + tf.range(tf.reduce_max(generated))[None, :]
+        continuation = tf.RaggedTensor.from_tensor(
+            tf.gather(tokens, tf.minimum(offsets, total - 1), batch_dims=1), lengths=generated)
+        continuation = tf.ragged.boolean_mask(continuation,
+                                              tf.not_equal(continuation, self.end_of_text))
+        return {"text": self.tokenizer.detokenize(continuation), "num_tokens": generated}
+
+    def reference(self, prompts):
+        config = SamplingConfig(max_new_tokens=self.max_new_tokens)
+        continuations, _ = self.generator.generate(self.python_tokenizer.tokenize(prompts), config)
+        texts = [self.python_tokenizer.detokenize([t for t in ids if t != self.end_of_text])
+                 for ids in continuations]
+        return {"serving_default": {"text": np.array([t.encode() for t in texts], object)}}
+
