@@ -8,6 +8,7 @@ resolved, so loads and unloads never interrupt requests in flight.
 """
 
 import os
+import re
 import threading
 import time
 
@@ -49,14 +50,24 @@ class Servable:
         try:
             outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-            message = getattr(error, "message", str(error)).strip().splitlines()[0]
-            raise invalid(message) from None
+            raise invalid(_readable(getattr(error, "message", str(error)))) from None
         return {key: value.numpy() for key, value in outputs.items()}
 
     def close(self):
         """Called when unpublished: batch threads finish their queue, then stop."""
         for batcher in self.batchers.values():
             batcher.close()
+
+
+def _readable(message):
+    """The useful line of a TensorFlow error: an in-graph assertion's own message."""
+    asserted = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if asserted:
+        return asserted.group(1)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    meaningful = [line for line in lines if not line.startswith(("Graph execution error",
+                                                                 "Detected at node", "File "))]
+    return (meaningful or lines or ["Invalid argument."])[-1][:500]
 
 
 class ModelVersionStatus:
@@ -135,12 +146,18 @@ class ModelManager:
     def poll(self):
         """One pass over every base path: load what the policy wants, drop the rest."""
         for name, model in list(self._models.items()):
-            on_disk = available_versions(model.base_path)
+            # Candidates: complete directories that have not failed to load as they
+            # are now, so a half-copied or broken newest version never displaces the
+            # version being served.
+            on_disk = {version: path for version, path in
+                       available_versions(model.base_path).items()
+                       if _ready(path) and not self._failed_before(name, version, path)}
             wanted = select_versions(model.model_version_policy, on_disk)
             loaded = self._servables.get(name, {})
             for version in sorted(wanted - set(loaded), reverse=True):
-                if _ready(on_disk[version]):
-                    self._load(name, version, on_disk[version])
+                self._load(name, version, on_disk[version])
+            if wanted - set(self._servables.get(name, {})):  # a load failed just now:
+                wanted |= set(loaded)  # keep serving what was there
             with self._lock:
                 current = dict(self._servables.get(name, {}))
                 for version in set(current) - wanted:
@@ -148,10 +165,12 @@ class ModelManager:
                     self._set_status(name, version, State.END)
                 self._servables[name] = current
 
+    def _failed_before(self, name, version, path):
+        """Failed to load and unchanged since (retried once the directory changes)."""
+        return self._failed.get((name, version)) == os.path.getmtime(path)
+
     def _load(self, name, version, path):
         mtime = os.path.getmtime(path)
-        if self._failed.get((name, version)) == mtime:
-            return  # failed before and unchanged since: do not retry every poll
         self._set_status(name, version, State.LOADING)
         started = time.perf_counter()
         try:

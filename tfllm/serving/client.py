@@ -1,0 +1,172 @@
+"""A small client of TF Serving's REST and gRPC APIs (works with `tfllm.serve`
+and with the real `tensorflow_model_server`).
+
+    client = RestClient("localhost:8501")         # or GrpcClient("localhost:8500")
+    client.predict("bert_classifier", {"text": ["Hello"]})   # {"label": ..., "scores": ...}
+    client.classify("bert_classifier", ["Hello"])           # [[("label", score), ...]]
+"""
+
+import base64
+
+import grpc
+import numpy as np
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc, model_service_pb2_grpc)
+
+from tfllm.errors import TfllmError
+
+
+class ServerError(TfllmError):
+    """The server answered with an error (`status`: HTTP status or gRPC code name)."""
+
+    def __init__(self, status, message):
+        super().__init__(f"The server answered {status}: {message}")
+        self.status, self.message = status, message
+
+
+def _columns(outputs):
+    """JSON outputs as numpy arrays, text as UTF-8 bytes (what gRPC returns)."""
+    arrays = {}
+    for key, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "U":
+            array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
+        arrays[key] = array
+    return arrays
+
+
+def _json_value(value):
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "SU":
+        return [_json_value(v) for v in array] if array.ndim else (
+            {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else str(value))
+    return array.tolist()
+
+
+class RestClient:
+    def __init__(self, server, timeout=60.0):
+        self.base = f"http://{server}/v1/models"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._outputs = {}  # (model, version, label, signature) -> output names
+
+    def _url(self, model, version, label):
+        if version is not None:
+            return f"{self.base}/{model}/versions/{version}"
+        return f"{self.base}/{model}/labels/{label}" if label else f"{self.base}/{model}"
+
+    def _call(self, method, url, body=None):
+        try:
+            response = self.session.request(method, url, json=body, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise TfllmError(f"Cannot reach the REST server at {self.base}: {error}.") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {"error": response.text[:200]}
+        if response.status_code != 200:
+            raise ServerError(response.status_code, payload.get("error", payload))
+        return payload
+
+    def predict(self, model, inputs, signature="", version=None, label=None):
+        """Columnar request; returns {output: numpy array}."""
+        body = {"inputs": {k: _json_value(v) for k, v in inputs.items()}}
+        if signature:
+            body["signature_name"] = signature
+        outputs = self._call("POST", self._url(model, version, label) + ":predict", body)["outputs"]
+        if not isinstance(outputs, dict):  # one output: TF Serving drops its name
+            key = (model, version, label, signature or "serving_default")
+            if key not in self._outputs:
+                self._outputs[key] = self.signatures(model, version, label)[key[-1]]["outputs"]
+            outputs = {self._outputs[key][0]: outputs}
+        return _columns(outputs)
+
+    def classify(self, model, texts, signature="classify", version=None, label=None):
+        body = {"signature_name": signature, "examples": [{"text": t} for t in texts]}
+        result = self._call("POST", self._url(model, version, label) + ":classify", body)
+        return [[(label_, score) for label_, score in row] for row in result["result"]]
+
+    def status(self, model, version=None, label=None):
+        return self._call("GET", self._url(model, version, label))["model_version_status"]
+
+    def signatures(self, model, version=None, label=None):
+        """{signature: {"inputs": [...], "outputs": [...]}} from the model's metadata."""
+        metadata = self._call("GET", self._url(model, version, label) + "/metadata")
+        defs = metadata["metadata"]["signature_def"]["signature_def"]
+        return {name: {"inputs": sorted(d.get("inputs", {})),
+                       "outputs": sorted(d.get("outputs", {}))} for name, d in defs.items()}
+
+
+class GrpcClient:
+    def __init__(self, server, timeout=60.0, max_message_bytes=16 << 20):
+        self.server = server
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(server, options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)])
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def _spec(self, spec, model, signature="", version=None, label=None):
+        spec.name = model
+        spec.signature_name = signature
+        if version is not None:
+            spec.version.value = int(version)
+        elif label:
+            spec.version_label = label
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                raise TfllmError(f"Cannot reach the gRPC server at {self.server}: "
+                                 f"{error.details()}.") from None
+            raise ServerError(error.code().name, error.details()) from None
+
+    def predict(self, model, inputs, signature="", version=None, label=None):
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, model, signature, version, label)
+        for key, value in inputs.items():
+            array = np.asarray(value)
+            if array.dtype.kind == "U":
+                array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
+        response = self._call(self.prediction.Predict, request)
+        return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+    def classify(self, model, texts, signature="classify", version=None, label=None):
+        request = classification_pb2.ClassificationRequest()
+        self._spec(request.model_spec, model, signature, version, label)
+        for text in texts:
+            example = request.input.example_list.examples.add()
+            example.features.feature["text"].bytes_list.value.append(text.encode("utf-8"))
+        response = self._call(self.prediction.Classify, request)
+        return [[(c.label, c.score) for c in row.classes]
+                for row in response.result.classifications]
+
+    def status(self, model, version=None, label=None):
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec, model, "", version, label)
+        response = self._call(self.models.GetModelStatus, request)
+        states = get_model_status_pb2.ModelVersionStatus.State
+        return [{"version": str(s.version), "state": states.Name(s.state),
+                 "status": {"error_code": _code(s.status.error_code).name,
+                            "error_message": s.status.error_message}}
+                for s in response.model_version_status]
+
+    def signatures(self, model, version=None, label=None):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, model, "", version, label)
+        response = self._call(self.prediction.GetModelMetadata, request)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        return {name: {"inputs": sorted(d.inputs), "outputs": sorted(d.outputs)}
+                for name, d in signature_map.signature_def.items()}
+
+
+def _code(number):
+    return next(code for code in grpc.StatusCode if code.value[0] == number)
