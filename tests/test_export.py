@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from tfllm.data.classify_examples import encode
-from tfllm.serving.export import WARMUP_FILE, export_classifier
+from tfllm.serving.export import CLASSIFY_METHOD, WARMUP_FILE, export_module
+from tfllm.serving.modules import ClassifierModule
 from tfllm.training.artifacts import load_trained
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +53,8 @@ def classifier_dir(tmp_path_factory):
 
 def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp_path):
     model, manifest, tokenizer = load_trained(classifier_dir)
-    path = export_classifier(model, tokenizer, manifest["labels"], str(tmp_path), "clf", TEXTS)
+    module = ClassifierModule(model, tokenizer, manifest["labels"])
+    path = export_module(module, str(tmp_path), "clf", TEXTS)
     assert path == str(tmp_path / "clf" / "1")
     assert os.path.exists(os.path.join(path, WARMUP_FILE))
     loaded = tf.saved_model.load(path)
@@ -86,3 +88,60 @@ def test_export_command_adds_versions(classifier_dir, tmp_path):
                              "--name=../escape", f"--export_base={tmp_path}"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "is not allowed" in result.stderr
+
+
+def test_saved_model_cli_lists_signatures_with_dtypes_and_shapes(classifier_dir, tmp_path):
+    model, manifest, tokenizer = load_trained(classifier_dir)
+    path = export_module(ClassifierModule(model, tokenizer, manifest["labels"]), str(tmp_path),
+                         "clf", TEXTS)
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--all", "--dir", path], capture_output=True,
+                           text=True, timeout=300).stdout
+    for line in ("signature_def['classify']", "Method name is: " + CLASSIFY_METHOD,
+                 "inputs['text'] tensor_info:", "dtype: DT_STRING", "shape: (-1, -1)",
+                 "outputs['scores'] tensor_info:", "dtype: DT_FLOAT"):
+        assert line in shown, line
+
+
+def test_a_model_that_fails_verification_is_not_published(classifier_dir, tmp_path):
+    from tfllm.errors import ConfigError
+
+    model, manifest, tokenizer = load_trained(classifier_dir)
+    module = ClassifierModule(model, tokenizer, manifest["labels"])
+    honest = module.reference
+    module.reference = lambda texts: {"serving_default": {  # as if the graph had diverged
+        "scores": honest(texts)["serving_default"]["scores"] + 0.1}}
+    with pytest.raises(ConfigError, match="failed verification in a fresh process"):
+        export_module(module, str(tmp_path), "clf", TEXTS)
+    assert os.listdir(tmp_path / "clf") == []
+
+
+@pytest.mark.parametrize("kind", ["gpt", "bert"])
+def test_export_command_for_pretrained_models(tmp_path, kind):
+    from tests.training.test_real_corpus import FORTUNES, _data
+    from tfllm.data.bert_examples import BertExampleConfig
+    from tfllm.data.gpt_examples import GptExampleConfig
+    from tfllm.models import configs
+    from tfllm.training.trainer import TrainConfig, Trainer
+
+    if not os.path.exists(f"{FORTUNES}/science"):
+        pytest.skip("Debian's fortunes package is installed by setup.sh")
+    examples = GptExampleConfig(sequence_length=32) if kind == "gpt" else BertExampleConfig(
+        sequence_length=32, max_predictions_per_seq=5)
+    data_dir, manifest = _data(tmp_path, kind, examples)
+    config = configs.override(configs.get_preset(f"{kind}_tiny"), {
+        "vocab_size": manifest["tokenizer"]["vocab_size"], "max_sequence_length": 32})
+    Trainer(config, TrainConfig(data_dir=data_dir, model_dir=str(tmp_path / "model"),
+                                train_steps=2, global_batch_size=8, jit_compile=False,
+                                eval_steps=1, peak_tflops=1.0),
+            tf.distribute.OneDeviceStrategy("/cpu:0"), manifest,
+            report=lambda line: None).train()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "tfllm.export",
+                             f"--model_dir={tmp_path / 'model'}", f"--name={kind}",
+                             f"--export_base={tmp_path / 'export'}", "--max_new_tokens=4"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    signatures = {"gpt": "serving_default, generate", "bert": "serving_default, fill_mask"}
+    assert f"signatures: {signatures[kind]}" in result.stdout
+    assert os.path.exists(tmp_path / "export" / kind / "1" / WARMUP_FILE)

@@ -1,4 +1,5 @@
-"""Starts `python -m tfllm.serve` as a real process on free loopback ports."""
+"""Starts `python -m tfllm.serve` (or the real `tensorflow_model_server`) as a process
+on free ports."""
 
 import os
 import socket
@@ -18,12 +19,12 @@ def free_port():
 
 
 class ServerProcess:
-    def __init__(self, *flags, timeout=180):
+    def __init__(self, *flags, timeout=180, command=(sys.executable, "-m", "tfllm.serve")):
         self.grpc_port, self.rest_port = free_port(), free_port()
         self.log_path = os.path.join("/tmp", f"tfllm-serve-{self.rest_port}.log")
         self.log = open(self.log_path, "w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tfllm.serve", f"--port={self.grpc_port}",
+            [*command, f"--port={self.grpc_port}",
              f"--rest_api_port={self.rest_port}", *flags],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
