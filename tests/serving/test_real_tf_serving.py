@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.serving.models import PROMPTS, TEXTS
-from tests.serving.server import ServerProcess
 from tfllm.serving.client import GrpcClient, RestClient, ServerError
+from tfllm.serving.process import ServerProcess
 
 BINARY = shutil.which("tensorflow_model_server")
 pytestmark = [pytest.mark.real_tf_serving,

@@ -17,10 +17,12 @@ import tensorflow as tf
 
 from tests.serving.conftest import MAX_REQUEST_BYTES
 from tests.serving.models import PROMPTS, TEXTS
-from tests.serving.server import REPO, ServerProcess
 from tfllm.serving import modules
 from tfllm.serving.client import GrpcClient, RestClient, ServerError
 from tfllm.serving.export import export_module
+from tfllm.serving.process import ServerProcess
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def clients(server):

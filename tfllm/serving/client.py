@@ -12,9 +12,14 @@ import grpc
 import numpy as np
 import requests
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc, model_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from tfllm.errors import TfllmError
 
@@ -51,6 +56,8 @@ class RestClient:
         self.base = f"http://{server}/v1/models"
         self.timeout = timeout
         self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)  # one per concurrent caller
+        self.session.mount("http://", adapter)
         self._outputs = {}  # (model, version, label, signature) -> output names
 
     def _url(self, model, version, label):

@@ -61,8 +61,7 @@ def classify(servable, signature_name, serialized_examples):
     if signature_def.method_name != CLASSIFY_METHOD:
         raise invalid(f"Expected classification signature method_name to be "
                       f"{CLASSIFY_METHOD}. Was: {signature_def.method_name} (signature "
-                      f"\"{name}\"; this model's classify signature is "
-                      f"{[k for k, v in servable.signature_defs.items() if v.method_name == CLASSIFY_METHOD]}).")
+                      f"\"{name}\"; tfllm classifiers name theirs \"classify\").")
     if not serialized_examples:
         raise invalid("Classify needs at least one example.")
     (input_key,) = signature_def.inputs

@@ -19,7 +19,7 @@ TEXT = tf.TensorSpec([None], tf.string, "text")
 
 
 def _packer(length, special):
-    """[CLS] ... [SEP] for WordPiece, ... <|endoftext|> for SentencePiece (the data job's layout)."""
+    """[CLS] ... [SEP] for WordPiece, ... <|endoftext|> for SentencePiece (as the data job)."""
     if "cls" in special:
         return keras_hub.layers.StartEndPacker(
             length, start_value=special["cls"], end_value=special["sep"],

@@ -9,7 +9,6 @@ import re
 import time
 
 import grpc
-
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
