@@ -1,0 +1,87 @@
+"""`python -m pipelines.bert_pretrain_finetune --flagfile configs/pipeline_bert.flags`.
+
+corpus -> BERT pretraining data -> BERT pretraining -> classification data (with the
+pretraining vocabulary) -> fine-tuning (full or LoRA) -> evaluation -> infra
+validation -> push as `bert_classifier`.
+"""
+
+from absl import flags
+
+from pipelines.common import read_flagfile, run_and_report
+from tfllm import cli
+from tfllm.components import (Evaluator, ExampleGen, ExampleValidator, InfraValidator,
+                              Pipeline, Pusher, StatisticsGen, Trainer, Transform)
+from tfllm.errors import ConfigError
+
+NAME = "bert_classifier"
+REQUESTS = ["Computers make very fast, very accurate mistakes.",
+            "Work is the curse of the drinking classes."]
+
+
+def create_pipeline(root, destination, pretrain_data, pretrain, classify_data, finetune,
+                    metric="accuracy", threshold=None, baseline=None, min_examples=100,
+                    beam_args=()):
+    """Each stage's arguments are flag lists (see `read_flagfile`)."""
+    examples = ExampleGen(pretrain_data, beam_args, component_id="PretrainExampleGen")
+    statistics = StatisticsGen(examples.outputs["examples"], "PretrainStatisticsGen")
+    validated = ExampleValidator(statistics.outputs["statistics"], examples.outputs["examples"],
+                                 {"train": min_examples, "eval": 1},
+                                 component_id="PretrainExampleValidator")
+    transform = Transform(examples.outputs["examples"])
+    pretrainer = Trainer(examples.outputs["examples"], pretrain,
+                         anomalies=validated.outputs["anomalies"], component_id="Pretrainer")
+    classify_examples = ExampleGen(classify_data, beam_args, tokenizer=transform.outputs[
+        "tokenizer"], component_id="ClassifyExampleGen")
+    classify_statistics = StatisticsGen(classify_examples.outputs["examples"],
+                                        "ClassifyStatisticsGen")
+    classify_validated = ExampleValidator(
+        classify_statistics.outputs["statistics"], classify_examples.outputs["examples"],
+        {"train": min_examples, "eval": 1}, tokenizer=transform.outputs["tokenizer"],
+        component_id="ClassifyExampleValidator")
+    fine_tuner = Trainer(classify_examples.outputs["examples"], finetune,
+                         base_model=pretrainer.outputs["model"],
+                         anomalies=classify_validated.outputs["anomalies"],
+                         component_id="FineTuner")
+    evaluator = Evaluator(fine_tuner.outputs["model"], metric, threshold, baseline,
+                          push_name=NAME)
+    infra = InfraValidator(fine_tuner.outputs["model"], NAME, REQUESTS)
+    pusher = Pusher(evaluator.outputs["evaluation"], infra.outputs["infra_blessing"],
+                    destination)
+    return Pipeline("bert_pretrain_finetune", root, [pusher])
+
+
+flags.DEFINE_string("pipeline_root", "artifacts/pipelines/bert_pretrain_finetune",
+                    "Artifacts and the lineage store.")
+flags.DEFINE_string("push_destination", "export", "TF Serving base directory.")
+flags.DEFINE_string("pretrain_data_flagfile", "configs/data_bert.flags", "ExampleGen flags.")
+flags.DEFINE_string("pretrain_flagfile", "configs/bert_tiny.flags", "Pretraining flags.")
+flags.DEFINE_string("classify_data_flagfile", "configs/data_classify.flags",
+                    "Classification ExampleGen flags.")
+flags.DEFINE_string("finetune_flagfile", "configs/classify.flags", "Fine-tuning flags.")
+flags.DEFINE_multi_string("pretrain_data_arg", [], "Extra preprocessing flag (repeat).")
+flags.DEFINE_multi_string("pretrain_arg", [], "Extra pretraining flag (repeat).")
+flags.DEFINE_multi_string("classify_data_arg", [], "Extra classification data flag.")
+flags.DEFINE_multi_string("finetune_arg", [], "Extra fine-tuning flag, e.g. --lora_rank=8.")
+flags.DEFINE_float("min_accuracy", None, "Evaluator: absolute accuracy threshold.")
+flags.DEFINE_string("baseline", "majority_class", "Evaluator: a baseline to beat ('' none).")
+flags.DEFINE_integer("min_examples", 100, "ExampleValidator: fewest train examples.")
+flags.DEFINE_multi_string("beam_arg", [], "Beam pipeline option for the data jobs.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    pipeline = create_pipeline(
+        FLAGS.pipeline_root, FLAGS.push_destination,
+        read_flagfile(FLAGS.pretrain_data_flagfile, *FLAGS.pretrain_data_arg),
+        read_flagfile(FLAGS.pretrain_flagfile, *FLAGS.pretrain_arg),
+        read_flagfile(FLAGS.classify_data_flagfile, *FLAGS.classify_data_arg),
+        read_flagfile(FLAGS.finetune_flagfile, *FLAGS.finetune_arg),
+        threshold=FLAGS.min_accuracy, baseline=FLAGS.baseline or None,
+        min_examples=FLAGS.min_examples, beam_args=FLAGS.beam_arg)
+    run_and_report(pipeline)
+
+
+if __name__ == "__main__":
+    cli.run(main)

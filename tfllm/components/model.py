@@ -1,0 +1,102 @@
+"""Trainer (tfllm.train) and Evaluator (tfllm.evaluate plus a blessing)."""
+
+import json
+import os
+
+from tfllm.components.base import Component, ComponentError, run_module
+
+BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
+LOWER_IS_BETTER = ("loss", "perplexity", "mlm_loss")
+
+
+class Trainer(Component):
+    """Pretraining or fine-tuning with `tfllm.train` (`flags` as in configs/*.flags);
+    `base_model` becomes `--init_checkpoint`. Resumable: a re-run after a failure or
+    a kill continues from the last checkpoint of the same attempt."""
+
+    OUTPUTS = {"model": "Model"}
+    RESUMABLE = True
+
+    def __init__(self, examples, flags, base_model=None, anomalies=None,
+                 component_id="Trainer"):
+        # `anomalies` (ExampleValidator's output) only orders the run: no training on
+        # data that failed validation.
+        super().__init__(component_id, inputs={"examples": examples, "base_model": base_model,
+                                               "anomalies": anomalies},
+                         parameters={"flags": list(flags)})
+
+    def execute(self, inputs, outputs, context):
+        args = [*self.parameters["flags"], f"--data_dir={inputs['examples'].uri}",
+                f"--model_dir={outputs['model']}"]
+        if "base_model" in inputs:
+            args.append(f"--init_checkpoint={inputs['base_model'].uri}")
+        run_module("tfllm.train", args, context)
+        with open(os.path.join(outputs["model"], "summary.json")) as f:
+            summary = json.load(f)
+        if summary["status"] != "completed":  # e.g. SIGTERM: checkpointed, not finished
+            raise ComponentError(f"Training {summary['status']} at step {summary['step']}.")
+        return {"model": {key: summary[key] for key in ("step", "loss") if key in summary}}
+
+
+def pushed_metric(store, push_name, metric):
+    """The metric of the model last pushed under `push_name`, from the lineage: the
+    Pusher's record -> its evaluation input -> metrics.json. None if none was pushed."""
+    for uri, properties in store.artifacts_of_type("PushedModel"):
+        if properties.get("pushed") and properties.get("name") == push_name:
+            evaluation = store.inputs_of(store.producer_of(uri)).get("evaluation")
+            if evaluation and os.path.exists(os.path.join(evaluation, "metrics.json")):
+                with open(os.path.join(evaluation, "metrics.json")) as f:
+                    return json.load(f)["results"]["model"].get(metric)
+    return None
+
+
+class Evaluator(Component):
+    """Metrics with baselines (`tfllm.evaluate`), and a blessing only when `metric`
+    meets `threshold`, beats the `baseline` named (e.g. majority_class, bigram) when
+    one is, and is no worse than the model currently pushed as `push_name`."""
+
+    OUTPUTS = {"evaluation": "ModelEvaluation"}
+
+    def __init__(self, model, metric, threshold=None, baseline=None, push_name=None,
+                 component_id="Evaluator"):
+        super().__init__(component_id, inputs={"model": model}, parameters={
+            "metric": metric, "threshold": threshold, "baseline": baseline,
+            "push_name": push_name})
+
+    def execute(self, inputs, outputs, context):
+        run_module("tfllm.evaluate", [f"--model_dir={inputs['model'].uri}",
+                                      f"--output_dir={outputs['evaluation']}"], context)
+        with open(os.path.join(outputs["evaluation"], "metrics.json")) as f:
+            results = json.load(f)["results"]
+        p = self.parameters
+        metric = p["metric"]
+        if metric not in results["model"]:
+            raise ComponentError(f"The evaluation has no metric {metric!r}; it has "
+                                 f"{sorted(k for k, v in results['model'].items() if isinstance(v, float))}.")
+        value = results["model"][metric]
+        lower = metric in LOWER_IS_BETTER
+        better = (lambda a, b: a <= b) if lower else (lambda a, b: a >= b)
+        reasons = []
+        if p["threshold"] is not None and not better(value, p["threshold"]):
+            reasons.append(f"{metric} {value:.4f} misses the threshold {p['threshold']}")
+        if p["baseline"]:
+            reference = results.get(p["baseline"], {}).get(metric)
+            if reference is None:
+                raise ComponentError(f"No baseline {p['baseline']!r} with {metric!r} in the "
+                                     f"evaluation; it has {sorted(results)}.")
+            if not better(value, reference):
+                reasons.append(f"{metric} {value:.4f} does not beat {p['baseline']} "
+                               f"({reference:.4f})")
+        current = pushed_metric(context.store, p["push_name"], metric) if p["push_name"] \
+            else None
+        if current is not None and not better(value, current):
+            reasons.append(f"{metric} {value:.4f} is worse than the pushed model's "
+                           f"{current:.4f}")
+        blessed = not reasons
+        with open(os.path.join(outputs["evaluation"], BLESSED if blessed else NOT_BLESSED),
+                  "w") as f:
+            f.write("\n".join(reasons) + "\n")
+        context.log(f"  {metric} = {value:.4f}: " + ("blessed" if blessed else
+                                                     "not blessed (" + "; ".join(reasons) + ")"))
+        return {"evaluation": {"blessed": blessed, metric: value, "reasons": reasons,
+                               "pushed_model_metric": current}}
