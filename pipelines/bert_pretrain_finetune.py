@@ -9,8 +9,17 @@ from absl import flags
 
 from pipelines.common import read_flagfile, run_and_report
 from tfllm import cli
-from tfllm.components import (Evaluator, ExampleGen, ExampleValidator, InfraValidator,
-                              Pipeline, Pusher, StatisticsGen, Trainer, Transform)
+from tfllm.components import (
+    Evaluator,
+    ExampleGen,
+    ExampleValidator,
+    InfraValidator,
+    Pipeline,
+    Pusher,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
 from tfllm.errors import ConfigError
 
 NAME = "bert_classifier"

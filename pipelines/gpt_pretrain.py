@@ -8,8 +8,16 @@ from absl import flags
 
 from pipelines.common import read_flagfile, run_and_report
 from tfllm import cli
-from tfllm.components import (Evaluator, ExampleGen, ExampleValidator, InfraValidator,
-                              Pipeline, Pusher, StatisticsGen, Trainer)
+from tfllm.components import (
+    Evaluator,
+    ExampleGen,
+    ExampleValidator,
+    InfraValidator,
+    Pipeline,
+    Pusher,
+    StatisticsGen,
+    Trainer,
+)
 from tfllm.errors import ConfigError
 
 NAME = "gpt_generator"

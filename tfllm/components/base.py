@@ -8,7 +8,6 @@ import sys
 
 from tfllm.errors import TfllmError
 
-
 _ABSL_LOG = re.compile(r"^(WARNING: All log messages|[IW]\d{4} )")
 
 

@@ -71,8 +71,8 @@ class Evaluator(Component):
         p = self.parameters
         metric = p["metric"]
         if metric not in results["model"]:
-            raise ComponentError(f"The evaluation has no metric {metric!r}; it has "
-                                 f"{sorted(k for k, v in results['model'].items() if isinstance(v, float))}.")
+            known = sorted(k for k, v in results["model"].items() if isinstance(v, float))
+            raise ComponentError(f"The evaluation has no metric {metric!r}; it has {known}.")
         value = results["model"][metric]
         lower = metric in LOWER_IS_BETTER
         better = (lambda a, b: a <= b) if lower else (lambda a, b: a >= b)
