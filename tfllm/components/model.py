@@ -84,7 +84,7 @@ class Evaluator(Component):
             if reference is None:
                 raise ComponentError(f"No baseline {p['baseline']!r} with {metric!r} in the "
                                      f"evaluation; it has {sorted(results)}.")
-            if not better(value, reference):
+            if not better(value, reference) or value == reference:  # must strictly beat it
                 reasons.append(f"{metric} {value:.4f} does not beat {p['baseline']} "
                                f"({reference:.4f})")
         current = pushed_metric(context.store, p["push_name"], metric) if p["push_name"] \
