@@ -30,6 +30,9 @@ flags.DEFINE_list("exclude", ["*.dat", "*.u8"], "File-name globs to skip.")
 flags.DEFINE_string("input_format", "text", "text, jsonl or tfds.")
 flags.DEFINE_string("text_split", "delimiter",
                     "How text files divide into documents: file, blank_lines, delimiter, line.")
+flags.DEFINE_list("split_by_file", [],
+                  "GLOB=SPLIT pairs overriding --text_split for the files whose name matches "
+                  "GLOB, e.g. jargon.txt.gz=blank_lines,data.verb=wordnet (WordNet glosses).")
 flags.DEFINE_string("delimiter", "%", "With --text_split=delimiter: the separator line.")
 flags.DEFINE_string("text_field", "text", "JSON Lines / TFDS field holding the text.")
 flags.DEFINE_string("label_field", "", "JSON Lines / TFDS field holding the class label.")
@@ -112,7 +115,8 @@ def config_from_flags():
         kind=FLAGS.kind, output_dir=FLAGS.output_dir, overwrite=FLAGS.overwrite,
         source=SourceConfig(
             patterns=tuple(FLAGS.input), exclude=tuple(FLAGS.exclude),
-            format=FLAGS.input_format, split=FLAGS.text_split, delimiter=FLAGS.delimiter,
+            format=FLAGS.input_format, split=FLAGS.text_split,
+            split_by_file=_split_by_file(), delimiter=FLAGS.delimiter,
             text_field=FLAGS.text_field, label_field=FLAGS.label_field,
             label_from_filename=FLAGS.label_from_filename, tfds_split=FLAGS.tfds_split,
             tfds_data_dir=FLAGS.tfds_data_dir),
@@ -128,6 +132,16 @@ def config_from_flags():
         tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
         tokenizer_max_documents=FLAGS.tokenizer_max_documents,
         eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards)
+
+
+def _split_by_file():
+    pairs = []
+    for item in FLAGS.split_by_file:
+        glob, sep, split = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--split_by_file item {item!r} is not GLOB=SPLIT.")
+        pairs.append((glob.strip(), split.strip()))
+    return tuple(pairs)
 
 
 def beam_args(argv):

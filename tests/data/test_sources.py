@@ -46,6 +46,29 @@ def test_text_splits(tmp_path, split, expected):
     _read(config, lambda docs: assert_that(_texts(docs), equal_to(expected)))
 
 
+WORDNET_DATA = (
+    "  1 This software and database is being provided to you, the LICENSEE, by\n"
+    "00001740 00 a 01 able 0 005 = 05207437 n 0000 | (usually followed by `to') having "
+    "the necessary means; \"able to swim\"  \n"
+    "00002098 00 a 02 abaxial 0 dorsal(a) 4 002 ;c 06037666 n 0000 | facing away from "
+    "the axis of an organ  \n"
+    "00002312 00 a 01 long_ago 0 000 | in the past  \n")
+
+
+def test_split_by_file_reads_each_corpus_in_its_own_layout(tmp_path):
+    (tmp_path / "science").write_text("One quote.\n%\nTwo quote.\n")
+    (tmp_path / "jargon.txt").write_text("Entry one\ngoes on.\n\nEntry two.\n")
+    (tmp_path / "data.adj").write_text(WORDNET_DATA)
+    config = SourceConfig(patterns=(str(tmp_path / "*"),), split="delimiter",
+                          split_by_file=(("jargon*", "blank_lines"), ("data.*", "wordnet")))
+    expected = ["One quote.\n", "Two quote.\n", "Entry one\ngoes on.\n", "Entry two.\n",
+                "able: (usually followed by `to') having the necessary means; "
+                "\"able to swim\"\n",
+                "abaxial, dorsal: facing away from the axis of an organ\n",
+                "long ago: in the past\n"]
+    _read(config, lambda docs: assert_that(_texts(docs), equal_to(expected)))
+
+
 def test_jsonl_counts_bad_lines_and_reads_labels(tmp_path):
     lines = [json.dumps({"body": "good one", "topic": "a"}), "{not json",
              json.dumps({"other": "no text"}), json.dumps([1, 2]),
@@ -96,6 +119,7 @@ def test_match_inputs_sorted_with_exclusions_and_clear_errors(tmp_path):
     ({"format": "csv"}, "--input_format must be one of"),
     ({"split": "paragraphs"}, "--text_split must be one of"),
     ({"patterns": ()}, "No input given"),
+    ({"split_by_file": (("data.*", "synsets"),)}, "--split_by_file entry data.\\*=synsets"),
 ])
 def test_bad_source_config(kwargs, message):
     with pytest.raises(ConfigError, match=message):

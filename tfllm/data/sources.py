@@ -20,7 +20,7 @@ from tfllm.data.documents import Document, counter
 from tfllm.errors import ConfigError
 
 FORMATS = ("text", "jsonl", "tfds")
-TEXT_SPLITS = ("file", "blank_lines", "delimiter", "line")
+TEXT_SPLITS = ("file", "blank_lines", "delimiter", "line", "wordnet")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _EXTENSIONS = re.compile(r"(\.(gz|bz2|zst|deflate|txt|text|jsonl|json|u8))+$")
 
@@ -37,6 +37,10 @@ class SourceConfig:
     label_field: str = ""  # jsonl and tfds: the class label, for classification data
     label_from_filename: bool = False  # the label is the file name without extensions
     exclude: tuple = ()  # file-name globs to skip, e.g. ("*.dat", "*.u8")
+    # (file-name glob, split) pairs overriding `split` for the files they match, so
+    # one job reads corpora laid out differently (the Jargon File by blank lines,
+    # WordNet's data.* files by synset, fortunes by "%" lines).
+    split_by_file: tuple = ()
     tfds_split: str = "train"
     tfds_data_dir: str = ""
 
@@ -47,6 +51,10 @@ class SourceConfig:
         if self.split not in TEXT_SPLITS:
             raise ConfigError(f"--text_split must be one of {', '.join(TEXT_SPLITS)}; "
                               f"got {self.split!r}.")
+        for glob, split in self.split_by_file:
+            if split not in TEXT_SPLITS or not glob:
+                raise ConfigError(f"--split_by_file entry {glob}={split} must be "
+                                  f"GLOB=SPLIT with SPLIT one of {', '.join(TEXT_SPLITS)}.")
         if not self.patterns:
             raise ConfigError("No input given: set --input to files, globs or, with "
                               "--input_format=tfds, a dataset name.")
@@ -87,6 +95,32 @@ def decode(raw):
     return (_ESCAPED_BYTE.sub("\ufffd", text) if bad else text), bad
 
 
+def split_for(config, path):
+    """The text split of one file: the first matching `split_by_file` glob, else `split`."""
+    name = os.path.basename(path)
+    return next((split for glob, split in config.split_by_file
+                 if fnmatch.fnmatch(name, glob)), config.split)
+
+
+def wordnet_gloss(raw):
+    """One synset line of a WordNet 3.0 data.* file as "lemma, lemma: gloss", or None
+    for the license header (indented lines). Hand-written: nothing in this stack
+    parses the WordNet database format (nltk's reader needs its own corpus download)."""
+    if not raw[:1].isdigit():
+        return None
+    head, sep, gloss = raw.partition(b" | ")
+    fields = head.split()
+    try:
+        count = int(fields[3], 16)
+    except (IndexError, ValueError):
+        return None
+    lemmas = [re.sub(rb"\([a-z]+\)$", b"", word).replace(b"_", b" ")
+              for word in fields[4:4 + 2 * count:2]]
+    if not sep or not lemmas:
+        return None
+    return b", ".join(lemmas) + b": " + gloss.strip() + b"\n"
+
+
 def _lines(handle):
     """Byte lines of an open Beam file (its gzip reader is not iterable itself)."""
     return iter(handle.readline, b"")
@@ -110,15 +144,19 @@ class _ReadTextFile(beam.DoFn):
         path = readable_file.metadata.path
         label = label_from_path(path) if config.label_from_filename else ""
         delimiter = config.delimiter.encode("utf-8")
+        split = split_for(config, path)
         index, lines = 0, []
         with readable_file.open() as handle:
             for raw in _lines(handle):
-                if config.split == "line":
+                if split == "wordnet":
+                    raw = wordnet_gloss(raw) or b""
                     ends, keep = True, True
-                elif config.split == "file":
+                elif split == "line":
+                    ends, keep = True, True
+                elif split == "file":
                     ends, keep = False, True
                 else:
-                    boundary = b"" if config.split == "blank_lines" else delimiter
+                    boundary = b"" if split == "blank_lines" else delimiter
                     ends = raw.strip() == boundary
                     keep = not ends
                 if keep:
