@@ -1,72 +1,164 @@
-"""`python -m tfllm`: the main job on the built-in default.
+"""`python -m tfllm`: the main job, from raw text to a served model in one command.
 
-For now: build the tiny BERT and GPT presets, summarise them, run a forward
-pass, and decode with the key/value cache, checking it against a full
-recomputation. It grows into the end-to-end pipeline (raw text -> served model).
+Runs the two pipelines on the default corpus (`pipelines.gpt_pretrain`, then
+`pipelines.bert_pretrain_finetune`), each as its own process with its flag file,
+then starts the model server on what they pushed, sends a generation and a
+classification request, prints the answers and where everything is. Every stage
+is cached, so a re-run takes seconds; after a failure it resumes where it stopped.
 """
 
+import json
+import os
+import subprocess
+import sys
 import time
 
-import numpy as np
-from absl import flags, logging
+from absl import flags
 
+from pipelines.common import RUN_RECORD
 from tfllm import cli
-from tfllm.models import build_pretraining_model, get_preset
-from tfllm.models.stats import describe, model_stats
+from tfllm.errors import ConfigError, TfllmError
+from tfllm.serving import versions
+from tfllm.serving.client import GrpcClient, RestClient
+from tfllm.serving.process import ServerProcess
 
-flags.DEFINE_integer("seed", 0, "Seed for the random token batch.")
-flags.DEFINE_integer("decode_steps", 16, "Positions decoded with the key/value cache.")
+flags.DEFINE_list("pipelines", ["gpt", "bert"], "Pipelines to run, in order: gpt, bert.")
+flags.DEFINE_string("gpt_flagfile", "configs/pipeline_gpt.flags", "The GPT pipeline's flags.")
+flags.DEFINE_string("bert_flagfile", "configs/pipeline_bert.flags",
+                    "The BERT pretrain + fine-tune pipeline's flags.")
+flags.DEFINE_multi_string("gpt_arg", [], "Extra flag for the GPT pipeline (repeat).")
+flags.DEFINE_multi_string("bert_arg", [], "Extra flag for the BERT pipeline (repeat).")
+flags.DEFINE_string("artifacts", "artifacts/pipelines", "Pipeline roots go under this.")
+flags.DEFINE_string("export_base", "export", "TF Serving base directory models are pushed to.")
+flags.DEFINE_string("prompt", "Computers are", "Generation request sent at the end.")
+flags.DEFINE_string("text", "Work is the curse of the drinking classes.",
+                    "Classification request sent at the end.")
+flags.DEFINE_boolean("keep_serving", False, "Keep the server running until Ctrl-C.")
 FLAGS = flags.FLAGS
 
-
-def _bert_check(rng):
-    model = build_pretraining_model(get_preset("bert_tiny"))
-    config = model.config
-    batch = {"token_ids": rng.integers(1, config.vocab_size, (4, 64)).astype("int32"),
-             "segment_ids": np.repeat([[0] * 32 + [1] * 32], 4, axis=0).astype("int32"),
-             "padding_mask": np.ones((4, 64), "int32"),
-             "mask_positions": np.tile(np.arange(0, 64, 7, dtype="int32"), (4, 1))}
-    start = time.perf_counter()
-    outputs = model(batch, training=False)
-    elapsed = time.perf_counter() - start
-    print(describe("bert_tiny", model, model_stats(model)))
-    print(f"  forward pass: mlm_logits {tuple(outputs['mlm_logits'].shape)}, nsp_logits "
-          f"{tuple(outputs['nsp_logits'].shape)} in {elapsed * 1e3:.0f} ms\n")
+# name -> (pipeline module, the model it pushes)
+PIPELINES = {"gpt": ("gpt_pretrain", "gpt_generator"),
+             "bert": ("bert_pretrain_finetune", "bert_classifier")}
 
 
-def _gpt_check(rng, steps):
-    model = build_pretraining_model(get_preset("gpt_tiny"))
-    config = model.config
-    total = min(8 + steps, config.max_sequence_length)
-    tokens = np.zeros((2, total), "int32")
-    tokens[:, :8] = rng.integers(0, config.vocab_size, (2, 8))
-    cache = model.empty_cache(2, total)
-    logits, _, cache = model.call_with_cache(tokens[:, :8], cache, 0)
-    start = time.perf_counter()
-    for index in range(8, total):
-        tokens[:, index] = np.argmax(logits.numpy()[:, -1], axis=-1)
-        logits, _, cache = model.call_with_cache(tokens[:, index:index + 1], cache, index)
-    elapsed = time.perf_counter() - start
-    full = model({"token_ids": tokens[:, :-1], "padding_mask": np.ones_like(tokens[:, :-1])},
-                 training=False).numpy()
-    greedy = np.argmax(full[:, 7:], axis=-1)
-    agree = np.array_equal(greedy, tokens[:, 8:])
-    print(describe("gpt_tiny", model, model_stats(model)))
-    print(f"  greedy decoding with the key/value cache: {2 * (total - 8)} tokens in "
-          f"{elapsed:.2f} s; full recomputation picks the same tokens: {agree}\n")
-    if not agree:
-        logging.error("cached and full decoding disagree")
-    return agree
+def _check_flags():
+    unknown = [name for name in FLAGS.pipelines if name not in PIPELINES]
+    if unknown or not FLAGS.pipelines:
+        raise ConfigError(f"--pipelines takes gpt and/or bert; got {','.join(FLAGS.pipelines)}.")
+    for name in FLAGS.pipelines:
+        flagfile = getattr(FLAGS, f"{name}_flagfile")
+        if not os.path.isfile(flagfile):
+            raise ConfigError(f"--{name}_flagfile={flagfile} is not a file (run from the "
+                              "repository root, or point it at a configs/pipeline_*.flags).")
+
+
+def _run_pipeline(name):
+    """Runs one pipeline as a child process; returns its run record."""
+    module, _ = PIPELINES[name]
+    root = os.path.abspath(os.path.join(FLAGS.artifacts, module))
+    command = [sys.executable, "-m", f"pipelines.{module}",
+               f"--flagfile={getattr(FLAGS, f'{name}_flagfile')}", f"--pipeline_root={root}",
+               f"--push_destination={os.path.abspath(FLAGS.export_base)}",
+               *getattr(FLAGS, f"{name}_arg")]
+    print(f"\n=== pipeline {module} ===", flush=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    if subprocess.run(command, env=env).returncode != 0:
+        raise TfllmError(f"The {module} pipeline failed (its message is above). What it "
+                         "finished is kept: run the same command again to resume there.")
+    with open(os.path.join(root, RUN_RECORD)) as f:
+        return json.load(f)
+
+
+def _outputs(record, artifact_type):
+    return [output for component in record["components"]
+            for output in component["outputs"].values() if output["type"] == artifact_type]
+
+
+def _serve_config(models, path):
+    base = os.path.abspath(FLAGS.export_base)
+    entries = "".join(f'  config {{ name: "{name}" base_path: "{os.path.join(base, name)}" '
+                      'model_platform: "tensorflow" }\n' for name in models)
+    with open(path, "w") as f:
+        f.write(f"model_config_list {{\n{entries}}}\n")
+
+
+def _ask(server, served):
+    """One generation over gRPC and one classification over REST; returns the lines."""
+    lines = []
+    if "gpt_generator" in served:
+        grpc = GrpcClient(f"127.0.0.1:{server.grpc_port}")
+        answer = grpc.predict("gpt_generator", {
+            "prompt": [FLAGS.prompt], "max_new_tokens": [24], "temperature": [0.8],
+            "top_k": [40], "top_p": [0.95], "seed": [1]}, signature="generate")
+        text = answer["text"][0].decode("utf-8", "replace")
+        lines.append(f"gRPC gpt_generator:generate  {FLAGS.prompt!r} -> {text!r}")
+    if "bert_classifier" in served:
+        rest = RestClient(f"127.0.0.1:{server.rest_port}")
+        answer = rest.predict("bert_classifier", {"text": [FLAGS.text]})
+        label = answer["label"][0]
+        label = label.decode() if isinstance(label, bytes) else label
+        lines.append(f"REST bert_classifier:predict {FLAGS.text!r} -> {label} "
+                     f"(score {max(answer['scores'][0]):.2f})")
+    return lines
+
+
+def _where(records):
+    """Where each pipeline's artifacts, logs, plots and metrics are."""
+    lines = []
+    for record in records:
+        lines.append(f"  {record['pipeline']}: artifacts and lineage (metadata.sqlite) in "
+                     f"{record['root']}")
+        for model in _outputs(record, "Model"):
+            lines.append(f"    TensorBoard logs: {model['uri']}/tensorboard")
+        for evaluation in _outputs(record, "ModelEvaluation"):
+            plots = sorted(name for name in os.listdir(evaluation["uri"]) if name.endswith(".png"))
+            lines.append(f"    metrics: {evaluation['uri']}/metrics.json")
+            lines.append(f"    plots: {', '.join(plots)} beside it")
+    return lines
 
 
 def main(argv):
-    del argv
-    rng = np.random.default_rng(FLAGS.seed)
-    _bert_check(rng)
-    ok = _gpt_check(rng, FLAGS.decode_steps)
-    print("Summary: built and ran bert_tiny and gpt_tiny; KV-cache decoding "
-          + ("matches full recomputation." if ok else "DOES NOT match full recomputation."))
-    return 0 if ok else 1
+    if len(argv) > 1:
+        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    _check_flags()
+    started = time.perf_counter()
+    records = [_run_pipeline(name) for name in FLAGS.pipelines]
+    print("\n=== results ===")
+    for record in records:
+        (evaluation,) = _outputs(record, "ModelEvaluation")
+        (pushed,) = _outputs(record, "PushedModel")
+        p = pushed["properties"]
+        metric = next(f"{k} {v:.4g}" for k, v in evaluation["properties"].items()
+                      if isinstance(v, float) and k != "pushed_model_metric")
+        print(f"{p['name']} ({metric}): " + (f"pushed as {p['path']}" if p["pushed"] else
+                                             "not pushed: " + "; ".join(p["reasons"])))
+    served = [model for _, model in (PIPELINES[name] for name in FLAGS.pipelines)
+              if versions.versions(os.path.join(FLAGS.export_base, model))]
+    if not served:
+        raise TfllmError(f"No model has ever been pushed to {FLAGS.export_base}: nothing to "
+                         "serve (see the reasons above).")
+    config = os.path.join(FLAGS.artifacts, "models.config")
+    _serve_config(served, config)
+    server = ServerProcess(f"--model_config_file={os.path.abspath(config)}")
+    try:
+        print(f"\nServing {', '.join(served)} from {os.path.abspath(FLAGS.export_base)} "
+              f"(REST 127.0.0.1:{server.rest_port}, gRPC 127.0.0.1:{server.grpc_port}):")
+        for line in _ask(server, served):
+            print("  " + line)
+        print("\nWhere things are:")
+        for line in _where(records):
+            print(line)
+        print(f"  TensorBoard: tensorboard --logdir {os.path.abspath(FLAGS.artifacts)}")
+        print(f"  serve them yourself: python -m tfllm.serve --model_config_file={config}")
+        print(f"\nDone in {time.perf_counter() - started:.0f}s.")
+        if FLAGS.keep_serving:
+            print("Serving until Ctrl-C.")
+            server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
 
 
 if __name__ == "__main__":

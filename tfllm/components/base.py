@@ -8,7 +8,7 @@ import sys
 
 from tfllm.errors import TfllmError
 
-_ABSL_LOG = re.compile(r"^(WARNING: All log messages|[IW]\d{4} )")
+_ABSL_LOG = re.compile(r"^(WARNING: All log messages|[IWE]\d{4} |WARNING:root:apitools)")
 
 
 class ComponentError(TfllmError):
