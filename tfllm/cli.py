@@ -35,5 +35,7 @@ def run(main, pass_unknown_flags=False):
 def fail(error):
     """Prints `error` as one paragraph and exits with the configuration-error status."""
     message = " ".join(str(error).split())
-    sys.stderr.write(textwrap.fill(f"error: {message}", width=100) + "\n")
+    # Paths and flags stay whole on one line, so they can be copied (and searched for).
+    sys.stderr.write(textwrap.fill(f"error: {message}", width=100, break_on_hyphens=False,
+                                   break_long_words=False) + "\n")
     sys.exit(CONFIG_ERROR_EXIT_CODE)

@@ -16,3 +16,11 @@ class ConfigError(TfllmError, ValueError):
 
 class InputError(TfllmError, ValueError):
     """Data handed to a model or a job does not have the expected form."""
+
+
+class CheckpointError(TfllmError):
+    """A checkpoint could not be written (disk full, directory gone); earlier ones remain."""
+
+
+class ClusterError(TfllmError):
+    """A multi-worker job lost a worker; every worker must be re-run to resume."""

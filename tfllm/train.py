@@ -52,6 +52,8 @@ def main(argv):
     for name in ("data_dir", "model_dir"):
         if not FLAGS[name].value:
             raise ConfigError(f"--{name} is required.")
+    # The strategy flags are checked (and the devices split) before anything reads data.
+    strategy = strategies.create_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.cpu_replicas)
     manifest = readers.load_manifest(FLAGS.data_dir, "train")
     model_config = model_config_from_flags(manifest)
     train_config = TrainConfig(data_dir=FLAGS.data_dir, model_dir=FLAGS.model_dir,
@@ -59,7 +61,6 @@ def main(argv):
     if train_config.deterministic:
         keras.utils.set_random_seed(train_config.seed)
         tf.config.experimental.enable_op_determinism()
-    strategy = strategies.create_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.cpu_replicas)
     trainer = Trainer(model_config, train_config, strategy, manifest)
     print(f"training {FLAGS.preset} ({model_config.family}) on {FLAGS.data_dir} with "
           f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}, global batch "

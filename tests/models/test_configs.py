@@ -27,7 +27,7 @@ def test_preset_is_frozen():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"num_layer": "3"}, "Unknown bert config field(s) num_layer"),
-    ({"num_layers": "three"}, "'num_layers' expects an integer, got 'three'"),
+    ({"num_layers": "three"}, "'num_layers' (--num_layers) expects an integer, got 'three'"),
     ({"num_layers": "0"}, "'num_layers' must be a positive integer"),
     ({"num_heads": "3"}, "hidden_size=64 is not divisible by num_heads=3"),
     ({"dropout": "1.5"}, "'dropout' must be in [0, 1)"),

@@ -173,6 +173,18 @@ def test_bad_grpc_requests_get_status_codes(server):
     assert client.predict("bert_classifier", {"text": TEXTS})["label"].shape == (2,)
 
 
+@pytest.mark.parametrize("path", [
+    "..%2F..%2Fetc%2Fpasswd:predict", "%2E%2E:predict", "bert_classifier%2F..%2Fhot:predict",
+    "bert_classifier/versions/..%2F1:predict", "bert_classifier/versions/-1:predict",
+    "bert_classifier/labels/..%2F..:predict"])
+def test_path_traversal_in_model_names_and_versions_is_rejected(server, path):
+    status, answer = post(server, path, {"inputs": TEXTS})
+    assert status in (400, 404) and answer["error"], (path, status, answer)
+    with pytest.raises(ServerError) as raised:
+        clients(server)[1].predict("../bert_classifier", {"text": TEXTS})
+    assert raised.value.status == "NOT_FOUND"
+
+
 def test_a_model_that_fails_to_load_is_reported_and_the_others_serve(server):
     (status,) = clients(server)[0].status("broken")
     assert status["state"] == "END" and status["status"]["error_code"] == "UNKNOWN"

@@ -88,7 +88,7 @@ def _as_json(value):
     return json.loads(json.dumps(dataclasses.asdict(value), default=str))
 
 
-def _counters(result):
+def pipeline_counters(result):
     """Committed counter values of a finished pipeline, summed over steps."""
     totals = {}
     query = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))
@@ -132,7 +132,9 @@ def _from_json_line(line):
                     label=record["label"])
 
 
-def _clean_pipeline(config, pipeline, clean_prefix, files):
+def clean_pipeline(config, pipeline, clean_prefix, files):
+    """Stage 1 onto `pipeline`: read, normalise, filter, scrub, deduplicate, write
+    `clean_prefix-*.jsonl.gz` and the distinct labels to `clean_prefix-labels`."""
     documents = (pipeline
                  | "Read" >> ReadDocuments(config.source, files)
                  | "Progress" >> beam.ParDo(_Progress("reading"))
@@ -265,9 +267,9 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
     report(f"[1/3] cleaning {len(inputs)} input(s) with Beam "
            f"({options.get_all_options()['runner'] or 'DirectRunner'})...")
     with beam.Pipeline(options=options) as pipeline:
-        _clean_pipeline(config, pipeline, os.path.join(clean_dir, "part"),
+        clean_pipeline(config, pipeline, os.path.join(clean_dir, "part"),
                         [i["path"] for i in inputs if "path" in i])
-    statistics = _counters(pipeline.result)
+    statistics = pipeline_counters(pipeline.result)
     num_documents = statistics.get("documents_kept", 0)
     with open(os.path.join(clean_dir, "part-labels")) as f:
         labels = sorted(line.rstrip("\n") for line in f if line.strip())
@@ -302,7 +304,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
     with beam.Pipeline(options=options) as pipeline:
         _examples_pipeline(config, pipeline, clean_dir, temporary, tokenizer, labels,
                            num_documents)
-    statistics.update(_counters(pipeline.result))
+    statistics.update(pipeline_counters(pipeline.result))
     elapsed = time.monotonic() - start
     splits = {}
     for split in SPLITS:

@@ -89,14 +89,36 @@ def dynamic_masker(manifest, masked_lm_prob=0.15, max_predictions_per_seq=20):
         mask_token_rate=0.8, random_token_rate=0.1)
 
 
+def split_files(data_dir, split):
+    """The TFRecord files of a split, as paths."""
+    manifest = load_manifest(data_dir, split)
+    return [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
+
+
+def corrupt_files(files):
+    """{path: reason} for each GZIP TFRecord file that does not read to its end
+    (truncated or corrupted): tf.data's DataLossError does not name the file."""
+    bad = {}
+    for path in files:
+        try:
+            for _ in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(4096):
+                pass
+        except tf.errors.OpError as error:
+            reason = error.message.rsplit("}", 1)[-1].split("[Op:")[0].strip()
+            bad[path] = reason.replace("' failed with EOF reached", " (end of file)")
+    return bad
+
+
 def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, seed=None,
-                 repeat=None, shuffle_buffer=10_000, cycle_length=8, masker=None):
+                 repeat=None, shuffle_buffer=10_000, cycle_length=8, masker=None,
+                 exclude_files=()):
     """(features, labels) batches for the example kind recorded in the manifest.
 
     `batch_size` is per input pipeline; with an `input_context`, pass
     `input_context.get_per_replica_batch_size(global_batch_size)`. Training
     defaults (shuffle, repeat) apply to the train split; eval reads once in order.
     BERT data written without static masks needs a `masker` (`dynamic_masker`).
+    `exclude_files` (paths) are left out, e.g. the `corrupt_files` a user chose to skip.
     """
     manifest = load_manifest(data_dir, split)
     features = schema.from_manifest(manifest["schema"])
@@ -106,7 +128,8 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     training = split == "train"
     shuffle = training if shuffle is None else shuffle
     repeat = training if repeat is None else repeat
-    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
+    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]
+             if os.path.join(data_dir, f) not in exclude_files]
     # A seed asks for a reproducible order (resumable, comparable runs); without one,
     # parallel reads may go in whatever order is fastest.
     deterministic = seed is not None or not shuffle
@@ -136,10 +159,9 @@ def _to_int32(parsed):
 def split_texts(data_dir, split):
     """Raw texts and label ids of a classification split, in file order (baselines,
     export checks)."""
-    manifest = load_manifest(data_dir, split)
     spec = {"text": tf.io.FixedLenFeature([1], tf.string),
             "label_ids": tf.io.FixedLenFeature([1], tf.int64)}
-    files = [os.path.join(data_dir, f) for f in manifest["splits"][split]["files"]]
+    files = split_files(data_dir, split)
     texts, labels = [], []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.io.parse_single_example(record, spec)

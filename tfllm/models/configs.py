@@ -139,8 +139,8 @@ def _coerce(field, value, family):
         return field_type(value)
     except (TypeError, ValueError):
         kind = {int: "an integer", float: "a number"}.get(field_type, "a string")
-        raise ConfigError(f"{family} config field '{field.name}' expects {kind}, "
-                          f"got {value!r}.") from None
+        raise ConfigError(f"{family} config field '{field.name}' (--{field.name}) expects "
+                          f"{kind}, got {value!r}.") from None
 
 
 def override(config, overrides):

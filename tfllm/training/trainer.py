@@ -30,11 +30,17 @@ import tensorflow as tf
 from absl import logging
 
 from tfllm.data import readers
-from tfllm.errors import ConfigError, InputError
+from tfllm.errors import CheckpointError, ClusterError, ConfigError, InputError
 from tfllm.models import lora
 from tfllm.models.stats import model_stats
 from tfllm.training import optimization, tasks
 from tfllm.training.strategy import is_chief
+
+
+# What a collective raises on the survivors when a peer worker dies (TF aborts the
+# collectives once the peer's connection drops or its heartbeats stop).
+_PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.AbortedError,
+                  tf.errors.CancelledError, tf.errors.DeadlineExceededError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +66,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     peak_tflops: float = 0.0  # 0: measure a matmul peak at start for the MFU estimate
+    skip_corrupt_files: bool = False  # train without truncated/corrupted shards (else: fail)
     # Fine-tuning.
     init_checkpoint: str = ""  # a tfllm model_dir (or checkpoint prefix) to start the backbone from
     lora_rank: int = 0  # >0: train only LoRA adapters (and the head)
@@ -179,6 +186,30 @@ class Trainer:
                                                   max_to_keep=config.keep_checkpoints)
         self._train_step = self._make_train_step()
         self._stop_requested = False
+        self._skipped = self._find_skipped_files() if config.skip_corrupt_files else {}
+
+    def _find_skipped_files(self):
+        """The corrupt shards to leave out, each reported; every shard of a split
+        being corrupt is still an error."""
+        skipped = {}
+        for split in ("train", "eval"):
+            files = readers.split_files(self.config.data_dir, split)
+            bad = readers.corrupt_files(files)
+            if len(bad) == len(files):
+                raise InputError(f"Every {split} file of {self.config.data_dir} is corrupt: "
+                                 + "; ".join(f"{p}: {r}" for p, r in bad.items()) + ".")
+            for path, reason in bad.items():
+                self.report(f"skipping corrupt {split} file {path}: {reason}")
+            skipped.update(bad)
+        return skipped
+
+    def _corrupt_data_error(self, split):
+        bad = readers.corrupt_files(readers.split_files(self.config.data_dir, split))
+        where = "; ".join(f"{path}: {reason}" for path, reason in bad.items()) or (
+            f"a {split} file of {self.config.data_dir}")
+        return InputError(f"The {split} data is corrupt ({where}). Re-create it with "
+                          "tfllm.preprocess, or pass --skip_corrupt_files to train without "
+                          "the corrupt files.")
 
     def _split_encoder_variables(self, model_config):
         """[(indices, variables)] per optimizer: one group, or head then backbone when
@@ -316,7 +347,7 @@ class Trainer:
             lambda ctx: readers.make_dataset(
                 config.data_dir, "train", ctx.get_per_replica_batch_size(
                     config.global_batch_size), input_context=ctx, shuffle=config.shuffle,
-                seed=config.seed).skip(start_step)))
+                seed=config.seed, exclude_files=self._skipped).skip(start_step)))
 
     def evaluate(self):
         """Mean loss and accuracy per task loss on `eval_steps` batches of the eval split."""
@@ -324,11 +355,15 @@ class Trainer:
         dataset = self.strategy.distribute_datasets_from_function(
             lambda ctx: readers.make_dataset(
                 config.data_dir, "eval", ctx.get_per_replica_batch_size(
-                    config.global_batch_size), input_context=ctx, shuffle=False, repeat=True))
+                    config.global_batch_size), input_context=ctx, shuffle=False, repeat=True,
+                exclude_files=self._skipped))
         iterator, step = iter(dataset), self._make_eval_step()
         totals = None
         for _ in range(config.eval_steps):
-            result = tf.nest.map_structure(lambda t: float(t.numpy()), step(iterator))
+            try:
+                result = tf.nest.map_structure(lambda t: float(t.numpy()), step(iterator))
+            except tf.errors.DataLossError:
+                raise self._corrupt_data_error("eval") from None
             totals = result if totals is None else tf.nest.map_structure(
                 lambda a, b: a + b, totals, result)
         loss_sums, correct, counts = totals
@@ -390,6 +425,18 @@ class Trainer:
                         result = self._train_step(iterator)
                     else:  # saves on every worker, then exits, when any is preempted
                         result = preemption.run(self._train_step, iterator)
+                except tf.errors.DataLossError:
+                    raise self._corrupt_data_error("train") from None
+                except _PEER_FAILURES as error:
+                    if preemption is None:
+                        raise
+                    latest = self.manager.latest_checkpoint
+                    raise ClusterError(
+                        f"A worker of the multi-worker job stopped answering at step {step} "
+                        f"({type(error).__name__} in a collective); re-run every worker to "
+                        "resume from the last checkpoint" + (
+                            f" ({latest})." if latest else
+                            " (none was written yet: training starts over).")) from None
                 except tf.errors.InvalidArgumentError as error:
                     if tasks.LABEL_OUT_OF_RANGE not in error.message:
                         raise
@@ -407,23 +454,40 @@ class Trainer:
                 if config.eval_every and step % config.eval_every == 0:
                     evaluation = self._log_eval(step, writer)
                 if step % config.checkpoint_every == 0:
-                    self.manager.save(checkpoint_number=step)
+                    self._save(step)
                 if self._stop_requested:
                     status = "stopped by signal"
                     break
         finally:
             signal.signal(signal.SIGTERM, previous)
-        self.manager.save(checkpoint_number=step)
+        self._save(step)
         if status == "completed" and (not config.eval_every or step % config.eval_every):
             evaluation = self._log_eval(step, writer)
         summary = {"status": status, "step": step, **last, **evaluation,
                    "checkpoint": self.manager.latest_checkpoint}
+        if self._skipped:
+            summary["skipped_corrupt_files"] = self._skipped
         if config.lora_rank and self.chief:
             lora.save_adapter(self.model, os.path.join(config.model_dir, "adapter.npz"))
             summary["merged_weights"] = lora.merged_weights_path(
                 self.model, os.path.join(config.model_dir, "merged.weights.h5"))
         self._finish(summary)
         return summary
+
+    def _save(self, step):
+        """A checkpoint, or a clear error (disk full, directory gone) that leaves the
+        previous checkpoints as they were and no half-written one beside them."""
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            shutil.rmtree(os.path.join(self._checkpoint_dir, f"ckpt-{step}_temp"),
+                          ignore_errors=True)
+            reason = getattr(error, "message", None) or str(error)
+            raise CheckpointError(
+                f"Cannot write a checkpoint to {self._checkpoint_dir} at step {step}: "
+                f"{reason.rsplit(';', 1)[-1].split('[Op:')[0].strip()}. The previous "
+                f"checkpoints are intact (latest: {self.manager.latest_checkpoint}); free "
+                "space and re-run the same command to resume from it.") from None
 
     def _log(self, step, result, examples_per_second, tokens_per_second, flops_per_token,
              peak, writer):
