@@ -8,7 +8,6 @@ Without --data_dir, it first runs the preprocessing job on the default corpus
 stay well above 1: the reader is never the bottleneck.
 """
 
-import json
 import logging
 import os
 import tempfile
@@ -18,6 +17,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
+from benchmarks import save
 from tfllm.data import readers
 from tfllm.models import build_pretraining_model, get_preset, override
 
@@ -93,9 +93,7 @@ def main(argv):
               "reader_examples_per_second": round(reader, 1),
               "train_examples_per_second": round(train, 1),
               "reader_over_train": round(reader / train, 2)}
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(result, f, indent=2)
+    save(FLAGS.output, result)
     print(f"reader alone: {reader:,.0f} examples/s; training ({preset}, jit) consumes "
           f"{train:,.0f} examples/s; ratio {reader / train:.1f}x -> {FLAGS.output}")
 

@@ -12,13 +12,14 @@ hold: with 16 clients, batching on serves more requests/s than batching off.
 
 import concurrent.futures
 import glob
-import json
 import os
 import tempfile
 import time
 
 import numpy as np
 from absl import app, flags
+
+from benchmarks import save
 
 flags.DEFINE_string("model_base_path", "", "An exported classifier (default: export one).")
 flags.DEFINE_string("preset", "bert_tiny", "Architecture of the exported classifier.")
@@ -117,9 +118,7 @@ def main(argv):
         ratios[transport] = rate[True] / rate[False]
         print(f"{transport}: batching on/off at {most} clients = {ratios[transport]:.2f}x")
     results["batching_speedup_at_most_clients"] = ratios
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(results, f, indent=2)
+    save(FLAGS.output, results)
     print(f"wrote {FLAGS.output}")
 
 

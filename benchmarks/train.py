@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from benchmarks import save
 from tfllm.data import schema
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import build_pretraining_model, configs
@@ -180,9 +181,7 @@ def main(argv):
                                "k4_over_k1": round(rates[4] / rates[1], 3)}
     print(f"tfllm trainer, same global batch: k=1 {rates[1]:,.0f} tok/s, k=4 {rates[4]:,.0f} "
           f"tok/s (x{rates[4] / rates[1]:.2f}); matmul peak {peak / 1e9:,.0f} GFLOP/s")
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(results, f, indent=2)
+    save(FLAGS.output, results)
 
 
 if __name__ == "__main__":

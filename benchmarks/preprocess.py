@@ -1,0 +1,129 @@
+"""Preprocessing throughput: the Beam cleaning stage (read, normalise, quality filters,
+PII, exact and near deduplication, write) on 1 and 2 DirectRunner workers, next to a
+single-process Python loop calling the same stage functions, in the same run.
+
+    python -m benchmarks.preprocess [--input=/usr/share/games/fortunes/*] [--repeat=2]
+
+The loop is the honest alternative for a corpus that fits one process: no Beam
+overhead, but no parallelism, no spilling, no cluster. Documents/s of each, and the
+ratios, go to benchmarks/results/preprocess.json.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+
+import apache_beam as beam
+from absl import app, flags
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from benchmarks import save
+from tfllm.data import job, pii
+from tfllm.data.dedup import normalized_hash
+from tfllm.data.filters import filter_config_from_overrides, first_failed_rule, load_bad_words
+from tfllm.data.near_dedup import MinHashConfig, band_keys, minhash_signature, shingles
+from tfllm.data.normalize import normalize_text
+from tfllm.data.sources import SourceConfig, decode, match_inputs
+
+flags.DEFINE_list("input", ["/usr/share/games/fortunes/*"], "Text files or globs ('%' split).")
+flags.DEFINE_integer("repeat", 1, "Read the input this many times (marked copies).")
+flags.DEFINE_string("output", "benchmarks/results/preprocess.json", "Where results go.")
+FLAGS = flags.FLAGS
+
+FILTERS = filter_config_from_overrides(
+    {"min_words": "3", "min_stop_words": "0", "min_alpha_words_ratio": "0.5"},
+    ["curly_brace", "top_ngrams"])
+
+
+def _corpus(scratch):
+    """The input `repeat` times; each copy's documents get a marker word, so that
+    exact deduplication cannot drop them cheaply (near deduplication still does,
+    in the loop and in Beam alike)."""
+    files = [m["path"] for m in match_inputs(FLAGS.input, ("*.dat", "*.u8"))]
+    os.makedirs(os.path.join(scratch, "corpus"))
+    copies = []
+    for index in range(FLAGS.repeat):
+        for path in files:
+            with open(path, "rb") as f:
+                documents = f.read().split(b"\n%\n")
+            if index:
+                documents = [d + f" copy{index}".encode() for d in documents]
+            copy = os.path.join(scratch, "corpus", f"{index}-{os.path.basename(path)}")
+            with open(copy, "wb") as f:
+                f.write(b"\n%\n".join(documents))
+            copies.append(copy)
+    return copies
+
+
+def _loop(files):
+    """The same stage functions as plain Python over every document (line dedup and
+    the writing left out, which only flatters the loop); returns documents read."""
+    bad_words = load_bad_words()
+    minhash = MinHashConfig()
+    seen, buckets, read = set(), {}, 0
+    for path in files:
+        with open(path, "rb") as f:
+            raw = f.read()
+        for chunk in raw.split(b"\n%\n"):
+            if not chunk.strip():
+                continue
+            read += 1
+            text = normalize_text(decode(chunk)[0])[0]
+            if first_failed_rule(text, FILTERS, bad_words):
+                continue
+            text = pii.scrub(text)[0]
+            digest = normalized_hash(text)
+            if digest in seen:
+                continue
+            seen.add(digest)
+            signature = minhash_signature(shingles(text, minhash.ngram_size), minhash)
+            if any(key in buckets for key in band_keys(signature, minhash)):
+                continue  # a candidate near duplicate (the job also checks the Jaccard)
+            buckets.update(dict.fromkeys(band_keys(signature, minhash), digest))
+    return read
+
+
+def _beam(files, scratch, workers):
+    args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"] \
+        if workers > 1 else []
+    config = job.JobConfig(kind="gpt", output_dir=scratch, source=SourceConfig(
+        patterns=tuple(files), split="delimiter"), filters=FILTERS)
+    prefix = os.path.join(scratch, f"clean-{workers}", "part")
+    with beam.Pipeline(options=PipelineOptions(args)) as pipeline:
+        job.clean_pipeline(config, pipeline, prefix, files)
+    return job.pipeline_counters(pipeline.result)["documents_read"]
+
+
+def _timed(function, *args):
+    start = time.perf_counter()
+    documents = function(*args)
+    return documents, documents / (time.perf_counter() - start)
+
+
+def main(argv):
+    del argv
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    scratch = tempfile.mkdtemp(prefix="tfllm-bench-preprocess-")
+    try:
+        files = _corpus(scratch)
+        documents, loop = _timed(_loop, files)
+        _, one = _timed(_beam, files, scratch, 1)
+        _, two = _timed(_beam, files, scratch, 2)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results = {"documents": documents, "files": len(files),
+               "loop_documents_per_second": round(loop, 1),
+               "beam_1_worker_documents_per_second": round(one, 1),
+               "beam_2_workers_documents_per_second": round(two, 1),
+               "beam_1_worker_over_loop": round(one / loop, 3),
+               "beam_2_workers_over_1": round(two / one, 3)}
+    print(f"{documents:,} documents: single-process loop {loop:,.0f} docs/s, Beam 1 worker "
+          f"{one:,.0f} docs/s ({one / loop:.2f}x the loop), 2 workers {two:,.0f} docs/s "
+          f"({two / one:.2f}x 1 worker)")
+    save(FLAGS.output, results)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,146 @@
+"""The benchmark report: a Markdown table of same-run ratios, a JSON file, bar plots."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file backend)
+
+
+def _rows(name, r):
+    """(measure, value, same-run ratio) rows of one benchmark's results."""
+    if name == "train":
+        rows = [(f"{family} tokens/s: tfllm / keras-hub",
+                 f"{r[family]['tfllm_tokens_per_second']:,} / "
+                 f"{r[family]['keras_hub_tokens_per_second']:,}",
+                 f"{r[family]['tfllm_over_keras_hub']:.2f}x") for family in ("gpt", "bert")]
+        rows += [(f"{family} MFU: tfllm / keras-hub (peak {r['peak_gflops']:,} GFLOP/s)",
+                  f"{r[family]['tfllm_mfu']:.0%} / {r[family]['keras_hub_mfu']:.0%}", "")
+                 for family in ("gpt", "bert")]
+        a = r["accumulation"]
+        rows.append(("trainer tokens/s, k=4 / k=1 micro-batches",
+                     f"{a['k4_tokens_per_second']:,} / {a['k1_tokens_per_second']:,}",
+                     f"{a['k4_over_k1']:.2f}x"))
+        return rows
+    if name == "input_pipeline":
+        return [("examples/s: tf.data reader / training consumes",
+                 f"{r['reader_examples_per_second']:,} / {r['train_examples_per_second']:,}",
+                 f"{r['reader_over_train']:.1f}x")]
+    if name == "preprocess":
+        return [("documents/s: Beam 1 worker / single-process loop",
+                 f"{r['beam_1_worker_documents_per_second']:,} / "
+                 f"{r['loop_documents_per_second']:,}", f"{r['beam_1_worker_over_loop']:.2f}x"),
+                ("documents/s: Beam 2 workers / 1 worker",
+                 f"{r['beam_2_workers_documents_per_second']:,} / "
+                 f"{r['beam_1_worker_documents_per_second']:,}",
+                 f"{r['beam_2_workers_over_1']:.2f}x")]
+    if name == "serve":
+        most = max(c["clients"] for c in r["cells"])
+        rows = []
+        for transport in ("rest", "grpc"):
+            cell = {c["batching"]: c for c in r["cells"]
+                    if c["transport"] == transport and c["clients"] == most}
+            rows.append((f"{transport} req/s at {most} clients: batching on / off",
+                         f"{cell[True]['requests_per_second']:,.0f} / "
+                         f"{cell[False]['requests_per_second']:,.0f} (p99 "
+                         f"{cell[True]['p99_ms']:.0f} / {cell[False]['p99_ms']:.0f} ms)",
+                         f"{r['batching_speedup_at_most_clients'][transport]:.2f}x"))
+        return rows
+    if name == "generate":
+        return [(f"{r['preset']} tokens/s: KV cache / no cache (graph)",
+                 f"{r['cache_graph_tokens_per_second']:,} / "
+                 f"{r['no_cache_graph_tokens_per_second']:,}", f"{r['cache_over_no_cache']:.1f}x"),
+                ("KV cache under XLA tokens/s", f"{r['cache_xla_tokens_per_second']:,}", "")]
+    return [(key, str(value), "") for key, value in r.items()]
+
+
+def _bars(path, title, labels, values, ylabel):
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    axis.bar(labels, values, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][:len(values)])
+    for index, value in enumerate(values):
+        axis.text(index, value, f"{value:,.0f}", ha="center", va="bottom", fontsize=8)
+    axis.set_title(title, fontsize=10)
+    axis.set_ylabel(ylabel)
+    axis.tick_params(axis="x", labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _serve_plot(path, r):
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for transport in ("rest", "grpc"):
+        for batching in (False, True):
+            cells = sorted((c for c in r["cells"] if c["transport"] == transport
+                            and c["batching"] == batching), key=lambda c: c["clients"])
+            label = f"{transport}, batching {'on' if batching else 'off'}"
+            clients = [c["clients"] for c in cells]
+            axes[0].plot(clients, [c["requests_per_second"] for c in cells], "o-", label=label)
+            axes[1].plot(clients, [c["p99_ms"] for c in cells], "o-", label=label)
+    for axis, ylabel in zip(axes, ("requests/s", "p99 latency (ms)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent clients")
+        axis.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(f"serving {r['preset']} classifier", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot(name, r, path):
+    if name == "train":
+        labels = ["gpt tfllm", "gpt keras-hub", "bert tfllm", "bert keras-hub"]
+        values = [r[family][f"{side}_tokens_per_second"] for family in ("gpt", "bert")
+                  for side in ("tfllm", "keras_hub")]
+        _bars(path, "training throughput, same config", labels, values, "tokens/s")
+    elif name == "input_pipeline":
+        _bars(path, "input pipeline vs training", ["tf.data reader", "training"],
+              [r["reader_examples_per_second"], r["train_examples_per_second"]], "examples/s")
+    elif name == "preprocess":
+        _bars(path, f"cleaning {r['documents']:,} documents",
+              ["Python loop", "Beam, 1 worker", "Beam, 2 workers"],
+              [r["loop_documents_per_second"], r["beam_1_worker_documents_per_second"],
+               r["beam_2_workers_documents_per_second"]], "documents/s")
+    elif name == "serve":
+        _serve_plot(path, r)
+    elif name == "generate":
+        _bars(path, f"{r['preset']} generation, batch {r['batch']}",
+              ["no cache", "KV cache", "KV cache + XLA"],
+              [r["no_cache_graph_tokens_per_second"], r["cache_graph_tokens_per_second"],
+               r["cache_xla_tokens_per_second"]], "tokens/s")
+    else:
+        return None
+    return path
+
+
+def write(path, results, failures, environment):
+    """Writes the report at `path` (.md), its .json and PNGs in `report/` beside it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    plots = os.path.join(directory, "report")
+    os.makedirs(plots, exist_ok=True)
+    lines = ["# tfllm benchmarks", "",
+             f"{environment['date']}, {environment['machine']}, Python "
+             f"{environment['python']}, `--size={environment['size']}`. Each ratio compares "
+             "numbers measured in the same run; absolute numbers move with the machine's "
+             "load. Reproduce with `python -m benchmarks`.", "",
+             "| benchmark | measure | value | ratio |", "| --- | --- | --- | --- |"]
+    pictures = []
+    for name, result in results.items():
+        for measure, value, ratio in _rows(name, result):
+            lines.append(f"| {name} | {measure} | {value} | {ratio} |")
+        picture = _plot(name, result, os.path.join(plots, f"{name}.png"))
+        if picture:
+            pictures.append(f"![{name}](report/{name}.png)")
+    for name, error in failures.items():
+        lines.append(f"| {name} | failed | {error} | |")
+    lines += ["", *pictures, "", "Seconds per benchmark: " + ", ".join(
+        f"{name} {seconds}" for name, seconds in environment["seconds"].items()), ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        json.dump({"environment": environment, "results": results, "failures": failures}, f,
+                  indent=2)
+    return path
