@@ -1,5 +1,6 @@
-"""Every command given a missing, malformed or contradictory flag file fails before any
-work: exit status 2, one paragraph naming the flag, no traceback, nothing written."""
+"""Every command (the CLIs, the pipelines, the main job, the benchmark runner) given a
+missing, malformed or contradictory flag file fails before any work: exit status 2,
+one paragraph naming the flag, no traceback, nothing written."""
 
 import os
 import subprocess
@@ -36,6 +37,8 @@ COMMANDS = {
     "tfllm.models": ("--num_layers", "--num_layers=two", ["--preset=gpt_tiny",
                                                           "--type_vocab_size=3"],
                      "--type_vocab_size do not apply"),
+    "benchmarks": ("--size", "--size=huge", ["--only=train", "--arg=train_fast:--steps=1"],
+                   "--arg=train_fast:--steps=1 must be NAME:--flag=value"),
     "pipelines.gpt_pretrain": ("--max_perplexity", "--max_perplexity=low",
                                ["--data_flagfile=/nonexistent/data.flags"],
                                "/nonexistent/data.flags"),
