@@ -28,7 +28,9 @@ from tfllm.data import schema
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import build_pretraining_model, configs
 from tfllm.models.stats import model_stats
-from tfllm.training.trainer import TrainConfig, Trainer, measure_peak_flops
+from tfllm.training.config import TrainConfig
+from tfllm.training.monitoring import measure_peak_flops
+from tfllm.training.trainer import Trainer
 
 flags.DEFINE_integer("layers", 4, "Transformer blocks.")
 flags.DEFINE_integer("width", 256, "Hidden size.")

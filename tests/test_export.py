@@ -30,7 +30,8 @@ def classifier_dir(tmp_path_factory):
     from tfllm.data.classify_examples import ClassifyExampleConfig
     from tfllm.data.sources import SourceConfig
     from tfllm.models import configs
-    from tfllm.training.trainer import TrainConfig, Trainer
+    from tfllm.training.config import TrainConfig
+    from tfllm.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("export")
     config = job.JobConfig(
@@ -122,7 +123,8 @@ def test_export_command_for_pretrained_models(tmp_path, kind):
     from tfllm.data.bert_examples import BertExampleConfig
     from tfllm.data.gpt_examples import GptExampleConfig
     from tfllm.models import configs
-    from tfllm.training.trainer import TrainConfig, Trainer
+    from tfllm.training.config import TrainConfig
+    from tfllm.training.trainer import Trainer
 
     if not os.path.exists(f"{FORTUNES}/science"):
         pytest.skip("Debian's fortunes package is installed by setup.sh")

@@ -117,7 +117,8 @@ def test_generate_command_on_a_trained_model(tmp_path):
     from tests.training.test_real_corpus import FORTUNES, _data
     from tfllm.data.gpt_examples import GptExampleConfig
     from tfllm.models import configs
-    from tfllm.training.trainer import TrainConfig, Trainer
+    from tfllm.training.config import TrainConfig
+    from tfllm.training.trainer import Trainer
 
     if not os.path.exists(f"{FORTUNES}/science"):
         pytest.skip("Debian's fortunes package is installed by setup.sh")

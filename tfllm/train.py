@@ -17,7 +17,8 @@ from tfllm.data import readers
 from tfllm.errors import ConfigError
 from tfllm.models import config_flags, configs
 from tfllm.training import strategy as strategies
-from tfllm.training.trainer import TrainConfig, Trainer
+from tfllm.training.config import TrainConfig
+from tfllm.training.trainer import Trainer
 
 config_flags.define_flags()
 flags.DEFINE_string("data_dir", None, "Output of tfllm.preprocess (has manifest.json).")

@@ -9,7 +9,8 @@ import numpy as np
 from tfllm.data import schema
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import configs
-from tfllm.training.trainer import TrainConfig, Trainer
+from tfllm.training.config import TrainConfig
+from tfllm.training.trainer import Trainer
 
 VOCAB = 64
 LENGTH = 16

@@ -48,6 +48,9 @@ def test_two_worker_processes_equal_one_process(data_dir, tmp_path):
     (["--strategy=mirrored", "--cpu_replicas=2", "--global_batch_size=15"], {},
      "--global_batch_size=15 is not divisible by replicas (2)"),
     (["--preset=bert_tiny"], {}, "The bert model cannot train on gpt data"),
+    (["--log_every=0", "--optimizer=sgd"], {},
+     "Invalid training settings: --log_every must be at least 1 (got 0); unknown "
+     "--optimizer='sgd'"),
 ])
 def test_configuration_errors_exit_2_before_training(data_dir, tmp_path, args, env, message):
     result = run_training(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'm'}", *args,

@@ -12,7 +12,8 @@ from tfllm.data.filters import filter_config_from_overrides
 from tfllm.data.gpt_examples import GptExampleConfig
 from tfllm.data.sources import SourceConfig
 from tfllm.models import configs
-from tfllm.training.trainer import TrainConfig, Trainer
+from tfllm.training.config import TrainConfig
+from tfllm.training.trainer import Trainer
 
 FORTUNES = "/usr/share/games/fortunes"
 pytestmark = pytest.mark.skipif(not os.path.exists(f"{FORTUNES}/science"),

@@ -15,7 +15,8 @@ from tfllm.data.sources import SourceConfig
 from tfllm.evaluation.baselines import majority_class
 from tfllm.models import configs
 from tfllm.training.artifacts import load_trained
-from tfllm.training.trainer import TrainConfig, Trainer
+from tfllm.training.config import TrainConfig
+from tfllm.training.trainer import Trainer
 
 FORTUNES = "/usr/share/games/fortunes"
 CATEGORIES = ("startrek", "zippy")  # 227 and 548 quotes

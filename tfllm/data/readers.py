@@ -111,7 +111,7 @@ def corrupt_files(files):
 
 def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, seed=None,
                  repeat=None, shuffle_buffer=10_000, cycle_length=8, masker=None,
-                 exclude_files=()):
+                 exclude_files=(), skip_examples=0):
     """(features, labels) batches for the example kind recorded in the manifest.
 
     `batch_size` is per input pipeline; with an `input_context`, pass
@@ -119,6 +119,8 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     defaults (shuffle, repeat) apply to the train split; eval reads once in order.
     BERT data written without static masks needs a `masker` (`dynamic_masker`).
     `exclude_files` (paths) are left out, e.g. the `corrupt_files` a user chose to skip.
+    `skip_examples` records are dropped before batching: a resumed run continues at the
+    same example whatever its batch size (the record order depends only on the seed).
     """
     manifest = load_manifest(data_dir, split)
     features = schema.from_manifest(manifest["schema"])
@@ -138,6 +140,8 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if skip_examples:
+        dataset = dataset.skip(skip_examples)
     spec = schema.parse_spec(features)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(lambda records: _to_int32(tf.io.parse_example(records, spec)),
