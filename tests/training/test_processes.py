@@ -22,20 +22,32 @@ def data_dir(tmp_path_factory):
     return write_gpt_data(tmp_path_factory.mktemp("gpt"), train_shards=1)[0]
 
 
-def test_two_worker_processes_equal_one_process(data_dir, tmp_path):
-    single = run_training(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'one'}",
-                          "--train_steps=3", "--noshuffle", "--strategy=one_device")
-    assert single.returncode == 0, single.stderr[-3000:]
-    processes = start_workers(data_dir, tmp_path / "multi", "--train_steps=3", "--noshuffle")
+def _run_workers(data_dir, model_dir, *args):
+    processes = start_workers(data_dir, model_dir, *args)
     try:
         outputs = [p.communicate(timeout=240)[0] for p in processes]
     finally:
         for p in processes:
             p.kill()
-    assert [p.returncode for p in processes] == [0, 0], outputs[0][-3000:]
-    assert "x2, global batch 16" in outputs[0]
-    assert_same_weights(model_weights(tmp_path / "one"), model_weights(tmp_path / "multi"))
-    assert not [p for p in os.listdir(tmp_path / "multi") if p.startswith(".worker-")]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    return outputs
+
+
+def test_two_worker_processes_equal_one_process_also_when_resumed(data_dir, tmp_path):
+    """Three steps, then the same commands re-run to five: every worker resumes from the
+    chief's checkpoint (the others' scratch checkpoints are gone), as one process does."""
+    for steps in (3, 5):
+        single = run_training(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'one'}",
+                              f"--train_steps={steps}", "--noshuffle", "--strategy=one_device")
+        assert single.returncode == 0, single.stderr[-3000:]
+        outputs = _run_workers(data_dir, tmp_path / "multi", f"--train_steps={steps}",
+                               "--noshuffle")
+        assert "x2, global batch 16" in outputs[0]
+        if steps == 5:
+            assert all("resumed from" in output and "at step 3" in output
+                       for output in outputs), outputs[1][-3000:]
+        assert_same_weights(model_weights(tmp_path / "one"), model_weights(tmp_path / "multi"))
+        assert not [p for p in os.listdir(tmp_path / "multi") if p.startswith(".worker-")]
 
 
 @pytest.mark.parametrize("args, env, message", [

@@ -92,22 +92,30 @@ def _write_state(directory, paths):
 
 class Checkpoints:
     """The run's checkpoints in `directory`: restore the newest intact one, save and
-    verify new ones, keep the last `keep`."""
+    verify new ones, keep the last `keep`.
 
-    def __init__(self, checkpoint, directory, keep, report):
+    In a multi-worker job only the chief's directory holds the real checkpoints; the
+    other workers write theirs to a scratch `directory` (the saves are collective) and
+    restore from the chief's, `read_from`, so that every worker resumes at the same
+    step with the same state. Only the chief moves damaged checkpoints aside.
+    """
+
+    def __init__(self, checkpoint, directory, keep, report, read_from=None):
         self.checkpoint = checkpoint
         self.directory = directory
         self.keep = keep
         self.report = report
+        self.read_from = read_from
         self.manager = None  # made by `restore`, once the state file is right
 
     def restore(self):
         """Restores the newest checkpoint that reads; returns its path, or None when
         there is none (a fresh run). When every one is damaged: CheckpointError."""
-        numbers = checkpoint_numbers(self.directory)
+        source = self.read_from or self.directory
+        numbers = checkpoint_numbers(source)
         damaged, restored = {}, None
         for number in reversed(numbers):
-            path = os.path.join(self.directory, f"{_PREFIX}-{number}")
+            path = os.path.join(source, f"{_PREFIX}-{number}")
             reason = _restore_error(self.checkpoint, path)
             if reason is None:
                 restored = path
@@ -115,11 +123,16 @@ class Checkpoints:
             damaged[path] = reason
         if damaged and restored is None:
             raise CheckpointError(
-                f"No checkpoint in {self.directory} can be restored: " + "; ".join(
+                f"No checkpoint in {source} can be restored: " + "; ".join(
                     f"{os.path.basename(p)}: {r}" for p, r in damaged.items())
                 + ". Nothing was changed. To start over, move the directory away or use "
                 "another --model_dir; to keep its settings, delete only "
-                f"{self.directory}.")
+                f"{source}.")
+        if self.read_from:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                                      max_to_keep=self.keep,
+                                                      checkpoint_name=_PREFIX)
+            return restored
         if damaged:
             quarantine = os.path.join(self.directory, "corrupt")
             os.makedirs(quarantine, exist_ok=True)

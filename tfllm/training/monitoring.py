@@ -39,7 +39,7 @@ class Progress:
         self._window_start, self._examples, self._tokens = time.perf_counter(), 0, 0.0
 
     def step(self, step, result):
-        """Counts a finished step; logs (and returns) its values on logging steps."""
+        """Counts a finished step; on logging steps, logs its values (kept in `last`)."""
         self._examples += self.config.global_batch_size
         self._tokens += float(result["tokens"])
         if step % self.config.log_every and step != self.config.train_steps:

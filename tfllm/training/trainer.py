@@ -60,13 +60,15 @@ class Trainer:
         optimizers = dict(zip(("optimizer", "encoder_optimizer"),
                               (g.optimizer for g in self.groups)))
         checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+        scratch_dir = None
         if not self.chief:  # collective saves: other workers write to a scratch dir
-            checkpoint_dir = os.path.join(
+            scratch_dir = os.path.join(
                 config.model_dir, f".worker-{strategy.cluster_resolver.task_id}", "checkpoints")
         self.checkpoints = checkpoints.Checkpoints(
             tf.train.Checkpoint(model=self.model, examples_seen=self.examples_seen,
                                 **optimizers),
-            checkpoint_dir, config.keep_checkpoints, report)
+            scratch_dir or checkpoint_dir, config.keep_checkpoints, report,
+            read_from=checkpoint_dir if scratch_dir else None)
         self._train_step = steps.make_train_step(
             strategy, self.model, self.task, self.groups, config.grad_accum_steps,
             config.clipnorm, config.jit_compile)
