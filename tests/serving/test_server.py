@@ -106,6 +106,37 @@ def test_encoder_embeddings_and_fill_mask(server, exported):
         assert np.all(np.diff(filled["top_scores"][0, 0]) <= 0)
 
 
+def test_text_signatures_run_at_the_longest_text_and_equal_full_length(exported):
+    """A short call runs the model at its own length, not max_sequence_length; padding is
+    masked, so every answer equals full-length packing and does not depend on the batch."""
+    classifier, encoder = exported[2]["bert_classifier"], exported[2]["bert_encoder"]
+    short, long = "Work is fun.", " ".join(TEXTS * 3)
+    full_length = encoder.model.config.max_sequence_length
+    packed = modules._packed_batch([short], encoder.python_tokenizer, full_length)
+    real = int(packed["padding_mask"].sum())
+    outputs = encoder.serving_default(tf.constant([short]))
+    assert outputs["padding_mask"].shape[1] == real < full_length
+    full = encoder.model.backbone(packed, training=False)
+    np.testing.assert_allclose(outputs["pooled_output"], full["pooled_output"], atol=1e-5)
+    np.testing.assert_allclose(outputs["sequence_output"], full["sequence_output"][:, :real],
+                               atol=1e-5)
+    both = encoder.serving_default(tf.constant([short, long]))
+    assert both["padding_mask"].shape[1] == full_length  # the long text fills the context
+    np.testing.assert_allclose(both["pooled_output"][:1], outputs["pooled_output"], atol=1e-5)
+
+    scores = classifier.serving_default(tf.constant([short, long]))["scores"]
+    np.testing.assert_allclose(scores, classifier.reference([short, long])["serving_default"][
+        "scores"], atol=1e-5)
+    np.testing.assert_allclose(classifier.serving_default(tf.constant([short]))["scores"],
+                               scores[:1], atol=1e-5)
+
+    masked = "the [MASK] is fast ."
+    alone, batched = (encoder.fill_mask(tf.constant(texts)) for texts in ([masked],
+                                                                          [masked, long]))
+    np.testing.assert_array_equal(alone["top_tokens"], batched["top_tokens"][:1, :1])
+    np.testing.assert_allclose(alone["top_scores"], batched["top_scores"][:1, :1], atol=1e-5)
+
+
 def test_status_metadata_versions_and_labels(server):
     rest, grpc_client = clients(server)
     for client in (rest, grpc_client):

@@ -29,6 +29,15 @@ def _packer(length, special):
         return_padding_mask=True)
 
 
+def _to_longest_row(token_ids, padding_mask):
+    """The packed batch cut to its longest row (never past the packer's length), so a
+    call costs what its texts need; padding is masked, so the outputs at real positions
+    equal those of full-length packing."""
+    padding_mask = tf.cast(padding_mask, tf.int32)
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(padding_mask, axis=1)), 1)
+    return tf.cast(token_ids, tf.int32)[:, :longest], padding_mask[:, :longest]
+
+
 def _packed_batch(texts, tokenizer, length):
     """The Python path: tokenize, pack as the data job does, as int32 arrays."""
     ids, masks = zip(*(encode(t, length, tokenizer.special_ids)
@@ -70,8 +79,7 @@ class ClassifierModule(tf.Module):
         return {"scores": self._scores(token_ids, padding_mask)}
 
     def _classify_text(self, text):
-        token_ids, padding_mask = self.packer(self.tokenizer(text))
-        scores = self._scores(tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
+        scores = self._scores(*_to_longest_row(*self.packer(self.tokenizer(text))))
         classes = tf.broadcast_to(self.labels, tf.shape(scores))
         return {"label": tf.gather(self.labels, tf.argmax(scores, axis=-1)),
                 "classes": classes, "scores": scores}
@@ -89,8 +97,8 @@ class ClassifierModule(tf.Module):
 
 
 class EncoderModule(tf.Module):
-    """A pretrained BERT: `serving_default` (text -> pooled_output, sequence_output,
-    padding_mask) and `fill_mask` (text with [MASK] -> the text with each mask
+    """A pretrained BERT: `serving_default` (text -> pooled_output, and sequence_output
+    and padding_mask as long as the call's longest text) and `fill_mask` (text with [MASK] -> the text with each mask
     filled, and the top-k tokens and probabilities per mask)."""
 
     signature_names = ("serving_default", "fill_mask")
@@ -113,8 +121,8 @@ class EncoderModule(tf.Module):
         self.fill_mask = tf.function(self._fill_mask, input_signature=[TEXT])
 
     def _encoder_inputs(self, token_ids, padding_mask):
-        token_ids = tf.cast(token_ids, tf.int32)
-        return {"token_ids": token_ids, "padding_mask": tf.cast(padding_mask, tf.int32),
+        token_ids, padding_mask = _to_longest_row(token_ids, padding_mask)
+        return {"token_ids": token_ids, "padding_mask": padding_mask,
                 "segment_ids": tf.zeros_like(token_ids)}
 
     def _encode(self, text):
@@ -149,8 +157,9 @@ class EncoderModule(tf.Module):
     def reference(self, texts):
         batch = _packed_batch(texts, self.python_tokenizer, self.model.config.max_sequence_length)
         outputs = self.model.backbone(batch, training=False)
+        longest = max(int(batch["padding_mask"].sum(axis=1).max()), 1)
         return {"serving_default": {"pooled_output": outputs["pooled_output"].numpy(),
-                                    "padding_mask": batch["padding_mask"]}}
+                                    "padding_mask": batch["padding_mask"][:, :longest]}}
 
 
 class GeneratorModule(tf.Module):
