@@ -100,13 +100,28 @@ def test_a_damaged_latest_checkpoint_resumes_from_the_previous_one(
     assert checkpoints.unreadable_reason(str(directory / "ckpt-4")) is None  # rewritten
 
 
-def test_a_garbled_state_file_still_resumes_from_the_newest(data, four_steps, tmp_path):
-    model_dir, directory = _copy(four_steps, tmp_path)
-    (directory / "checkpoint").write_text("model_checkpoint_path: ???\x00garbage")
+def test_a_garbled_state_file_still_resumes_from_the_newest(data, four_steps, tmp_path,
+                                                            monkeypatch):
+    _copy(four_steps, tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative --model_dir: the rewritten state must still work
+    (tmp_path / "m" / "checkpoints" / "checkpoint").write_text("model_checkpoint_path: ???\x00")
     lines = []
-    trainer = _trainer(data, model_dir, lines, train_steps=5)
+    trainer = _trainer(data, "m", lines, train_steps=5)
     trainer.train()
-    assert any(line.startswith(f"resumed from {directory / 'ckpt-4'} at step 4")
+    assert any(line.startswith(f"resumed from {os.path.join('m', 'checkpoints', 'ckpt-4')} "
+                               "at step 4") for line in lines), lines
+    assert tf.train.latest_checkpoint(os.path.join("m", "checkpoints")).endswith("ckpt-5")
+
+
+def test_the_newest_written_wins_over_the_highest_number(data, four_steps, tmp_path):
+    """TF's preemption handler numbers its saves by a counter, not by step."""
+    model_dir, directory = _copy(four_steps, tmp_path)
+    for name in os.listdir(directory):
+        if name.startswith("ckpt-4."):
+            os.rename(directory / name, directory / name.replace("ckpt-4.", "ckpt-1."))
+    lines = []
+    _trainer(data, model_dir, lines, train_steps=5).train()
+    assert any(line.startswith(f"resumed from {directory / 'ckpt-1'} at step 4")
                for line in lines), lines
 
 

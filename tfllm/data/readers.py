@@ -119,8 +119,9 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     defaults (shuffle, repeat) apply to the train split; eval reads once in order.
     BERT data written without static masks needs a `masker` (`dynamic_masker`).
     `exclude_files` (paths) are left out, e.g. the `corrupt_files` a user chose to skip.
-    `skip_examples` records are dropped before batching: a resumed run continues at the
-    same example whatever its batch size (the record order depends only on the seed).
+    `skip_examples` records of this input pipeline are dropped before batching: a resumed
+    run continues at the same example whatever its batch size (the record order depends
+    only on the seed; dynamic BERT masks are drawn anew).
     """
     manifest = load_manifest(data_dir, split)
     features = schema.from_manifest(manifest["schema"])

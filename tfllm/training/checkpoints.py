@@ -5,7 +5,8 @@ files hold the bytes its tensors need), so a bad write fails at the step that
 made it. On resume the newest checkpoint that restores is used: a damaged one
 (flipped bytes, truncation, a missing file) is reported in one line and moved to
 `checkpoints/corrupt/`, and the checkpoint state file is rewritten to the intact
-ones, so `tf.train.latest_checkpoint` and every later stage agree with the trainer.
+ones (names relative to the directory, so a model_dir can be moved), so
+`tf.train.latest_checkpoint` and every later stage agree with the trainer.
 """
 
 import glob
@@ -31,12 +32,29 @@ def _first_line(error):
 def checkpoint_numbers(directory):
     """The numbers of the checkpoints with any file in `directory`, ascending (from the
     files themselves: the state file may be stale or damaged)."""
-    numbers = set()
+    return sorted(_checkpoint_files(directory))
+
+
+def _checkpoint_files(directory):
+    """{number: [file paths]} of the checkpoints in `directory`."""
+    files = {}
     for name in os.listdir(directory) if os.path.isdir(directory) else ():
         match = _NUMBERED.match(name)
         if match:
-            numbers.add(int(match.group(1)))
-    return sorted(numbers)
+            files.setdefault(int(match.group(1)), []).append(os.path.join(directory, name))
+    return files
+
+
+def _newest_first(directory):
+    """Checkpoint prefixes, the most recently written first. Written order, not the
+    number: TF's preemption handler numbers its saves by a counter, not by step."""
+    files = _checkpoint_files(directory)
+    # The index is written last in a save; a checkpoint without one dates from its data.
+    recency = {n: max(os.path.getmtime(f) for f in paths if f.endswith(".index") or
+                      not any(g.endswith(".index") for g in paths))
+               for n, paths in files.items()}
+    return [os.path.join(directory, f"{_PREFIX}-{n}")
+            for n in sorted(files, key=lambda n: (recency[n], n), reverse=True)]
 
 
 def unreadable_reason(path):
@@ -84,8 +102,9 @@ def _write_state(directory, paths):
     """The checkpoint state file listing `paths` (oldest first), relative to `directory`
     so the model directory can be moved; removed when there are none."""
     names = [os.path.basename(p) for p in paths]
-    if names:
-        tf.compat.v1.train.update_checkpoint_state(directory, names[-1], names)
+    if names:  # an absolute directory: a relative one would prefix the names with "../"
+        tf.compat.v1.train.update_checkpoint_state(os.path.abspath(directory), names[-1],
+                                                   names)
     elif os.path.exists(os.path.join(directory, "checkpoint")):
         os.remove(os.path.join(directory, "checkpoint"))
 
@@ -112,10 +131,9 @@ class Checkpoints:
         """Restores the newest checkpoint that reads; returns its path, or None when
         there is none (a fresh run). When every one is damaged: CheckpointError."""
         source = self.read_from or self.directory
-        numbers = checkpoint_numbers(source)
+        candidates = _newest_first(source)
         damaged, restored = {}, None
-        for number in reversed(numbers):
-            path = os.path.join(source, f"{_PREFIX}-{number}")
+        for path in candidates:
             reason = _restore_error(self.checkpoint, path)
             if reason is None:
                 restored = path
@@ -125,31 +143,34 @@ class Checkpoints:
             raise CheckpointError(
                 f"No checkpoint in {source} can be restored: " + "; ".join(
                     f"{os.path.basename(p)}: {r}" for p, r in damaged.items())
-                + ". Nothing was changed. To start over, move the directory away or use "
-                "another --model_dir; to keep its settings, delete only "
+                + ". No checkpoint was moved or deleted. To start over, move the directory "
+                "away or use another --model_dir; to keep its settings, delete only "
                 f"{source}.")
         if self.read_from:
-            self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
-                                                      max_to_keep=self.keep,
-                                                      checkpoint_name=_PREFIX)
-            return restored
-        if damaged:
-            quarantine = os.path.join(self.directory, "corrupt")
-            os.makedirs(quarantine, exist_ok=True)
-            for path, reason in damaged.items():
-                for name in _files_of(path):
-                    shutil.move(name, os.path.join(quarantine, os.path.basename(name)))
-                self.report(f"checkpoint {path} is damaged ({reason}): moved to {quarantine}, "
-                            f"resuming from {os.path.basename(restored)}")
-        state = tf.train.get_checkpoint_state(self.directory)
-        if restored and (damaged or state is None or state.model_checkpoint_path != restored):
-            last = int(restored.rsplit("-", 1)[1])
-            _write_state(self.directory, [os.path.join(self.directory, f"{_PREFIX}-{n}")
-                                          for n in numbers if n <= last])
+            # This worker's own saves from an earlier run are stale: the chief's count.
+            shutil.rmtree(self.directory, ignore_errors=True)
+        else:
+            self._set_aside(damaged, restored)
+            intact = candidates[len(damaged):]
+            state = tf.train.get_checkpoint_state(self.directory)
+            if damaged or not restored or state is None or \
+                    os.path.basename(state.model_checkpoint_path) != os.path.basename(restored):
+                _write_state(self.directory, intact[::-1])
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
                                                   max_to_keep=self.keep,
                                                   checkpoint_name=_PREFIX)
         return restored
+
+    def _set_aside(self, damaged, restored):
+        if not damaged:
+            return
+        quarantine = os.path.join(self.directory, "corrupt")
+        os.makedirs(quarantine, exist_ok=True)
+        for path, reason in damaged.items():
+            for name in _files_of(path):
+                shutil.move(name, os.path.join(quarantine, os.path.basename(name)))
+            self.report(f"checkpoint {path} is damaged ({reason}): moved to {quarantine}, "
+                        f"resuming from {os.path.basename(restored)}")
 
     @property
     def latest(self):
@@ -170,6 +191,7 @@ class Checkpoints:
         if reason:
             for name in _files_of(path):
                 os.remove(name)
+            # The manager already removed the oldest beyond --keep_checkpoints.
             earlier = [p for p in self.manager.checkpoints if p != path]
             _write_state(self.directory, earlier)
             raise self._write_error(step, f"it does not read back: {reason}; it was removed",
@@ -177,7 +199,9 @@ class Checkpoints:
         return path
 
     def _write_error(self, step, reason, latest):
-        return CheckpointError(
-            f"Cannot write a checkpoint to {self.directory} at step {step}: {reason}. The "
-            f"previous checkpoints are intact (latest: {latest}); free space or fix the disk "
-            "and re-run the same command to resume from it.")
+        kept = (f"The previous checkpoints are intact (latest: {latest}); free space or fix "
+                "the disk and re-run the same command to resume from it." if latest else
+                "No earlier checkpoint is left (--keep_checkpoints=1 keeps only the newest, or "
+                "none was written yet); free space or fix the disk and re-run the same command.")
+        return CheckpointError(f"Cannot write a checkpoint to {self.directory} at step "
+                               f"{step}: {reason}. {kept}")

@@ -89,12 +89,13 @@ class Trainer:
         step, examples = self.step, self._examples_at_resume()
         if restored:
             self._report_resume(restored, step, examples)
-        iterator = inputs.train_iterator(self.strategy, config, examples, self._skipped)
-        progress = monitoring.Progress(config, self.chief, self.optimizer, model_stats(
-            self.model, self.sequence_length).training_flops_per_token, self.report)
+        saved_at = step if restored else None  # the same on every worker (saves are collective)
         status, evaluation = "completed", {}
         with preemption.StopRequest().installed(enabled=multi_worker is None) as stop:
-            while step < config.train_steps:
+            iterator = inputs.train_iterator(self.strategy, config, examples, self._skipped)
+            progress = monitoring.Progress(config, self.chief, self.optimizer, model_stats(
+                self.model, self.sequence_length).training_flops_per_token, self.report)
+            while step < config.train_steps and not stop.requested:
                 with self._user_errors("train", step, multi_worker is not None):
                     result = self._one_step(iterator, multi_worker)
                 step = self.step
@@ -103,10 +104,10 @@ class Trainer:
                     evaluation = progress.evaluation(step, self.evaluate())
                 if step % config.checkpoint_every == 0:
                     self.checkpoints.save(step)
-                if stop.requested:
-                    status = "stopped by signal"
-                    break
-        if not (self.checkpoints.latest or "").endswith(f"ckpt-{step}"):
+                    saved_at = step
+            if stop.requested:
+                status = "stopped by signal"
+        if saved_at != step:
             self.checkpoints.save(step)
         if status == "completed" and (not config.eval_every or step % config.eval_every):
             evaluation = progress.evaluation(step, self.evaluate())
@@ -152,19 +153,21 @@ class Trainer:
     def _examples_at_resume(self):
         examples = int(self.examples_seen.numpy())
         if self.step and not examples:  # a checkpoint from before examples were counted
-            examples = self.step * self.config.global_batch_size
+            previous = (self._previous_run or {}).get("train", {})
+            examples = self.step * previous.get("global_batch_size",
+                                                self.config.global_batch_size)
             self.examples_seen.assign(examples)
         return examples
 
     def _report_resume(self, restored, step, examples):
         self.report(f"resumed from {restored} at step {step} ({examples:,} examples seen)")
         changes = run_config.layout_changes(self._previous_run, self._run)
-        if changes:
+        if any(c.startswith("input_pipelines") for c in changes):
+            self.report(f"resuming with {', '.join(changes)}: each worker now reads another "
+                        "shard of the files, so the data position is approximate")
+        elif changes:
             self.report(f"resuming with {', '.join(changes)}: the data position is restored "
                         f"in examples, so no example is skipped or repeated")
-        if any(c.startswith("input_pipelines") for c in changes):
-            self.report("the number of workers changed: each reads another shard of the "
-                        "files, so the data position is approximate")
 
     @contextlib.contextmanager
     def _user_errors(self, split, step, multi_worker=False):
