@@ -14,6 +14,14 @@ One training step, on every replica:
 import tensorflow as tf
 
 
+def _counted(task, labels):
+    """The task's counts, and labels that are only read once the counts (and the label
+    checks they carry) ran: a bad label then fails the check, never the loss op first."""
+    counts = task.counts(labels)
+    with tf.control_dependencies(list(counts.values())):
+        return counts, tf.nest.map_structure(tf.identity, labels)
+
+
 def _micro_step(model, task, optimizer, jit_compile):
     @tf.function(jit_compile=jit_compile)
     def micro_step(features, labels, global_counts):
@@ -38,7 +46,8 @@ def make_train_step(strategy, model, task, groups, grad_accum_steps, clipnorm, j
 
     def replica_step(features, labels):
         context = tf.distribute.get_replica_context()
-        global_counts = context.all_reduce(tf.distribute.ReduceOp.SUM, task.counts(labels))
+        counts, labels = _counted(task, labels)
+        global_counts = context.all_reduce(tf.distribute.ReduceOp.SUM, counts)
         global_counts = {n: tf.maximum(c, 1.0) for n, c in global_counts.items()}
         split = lambda t: tf.reshape(t, tf.concat([[k, -1], tf.shape(t)[1:]], 0))  # noqa: E731
         features_k = tf.nest.map_structure(split, features)
@@ -84,8 +93,9 @@ def make_eval_step(strategy, model, task):
     """A `tf.function(iterator)` returning the global (loss sums, correct, counts)."""
 
     def replica_eval(features, labels):
+        counts, labels = _counted(task, labels)
         loss_sums, correct = task.sums(model(features, training=False), labels)
-        return loss_sums, correct, task.counts(labels)
+        return loss_sums, correct, counts
 
     @tf.function
     def eval_step(iterator):
