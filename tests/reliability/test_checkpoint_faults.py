@@ -158,8 +158,10 @@ def test_unreadable_reason_spots_a_bad_write_cheaply(four_steps, tmp_path, how):
     assert checkpoints.unreadable_reason(path).startswith("its index does not read")
 
 
-def test_a_bad_write_fails_at_the_step_that_made_it(data, tmp_path, monkeypatch):
-    """The disk loses half of the step-4 data file after TF wrote it."""
+@pytest.mark.parametrize("keep", [3, 1])
+def test_a_bad_write_fails_at_the_step_that_made_it(data, tmp_path, monkeypatch, keep):
+    """The disk loses half of the step-4 data file after TF wrote it. With one checkpoint
+    kept, TF already removed ckpt-2 when ckpt-4 was written: the message says so."""
     save = tf.train.CheckpointManager.save
 
     def save_then_lose_bytes(manager, checkpoint_number=None, **kwargs):
@@ -169,11 +171,17 @@ def test_a_bad_write_fails_at_the_step_that_made_it(data, tmp_path, monkeypatch)
         return path
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_lose_bytes)
-    trainer = _trainer(data, tmp_path, train_steps=8)
+    trainer = _trainer(data, tmp_path, train_steps=8, keep_checkpoints=keep)
     with pytest.raises(CheckpointError, match="at step 4: it does not read back: its data "
-                                              "files hold .* it was removed"):
+                                              "files hold .* it was removed") as error:
         trainer.train()
     directory = str(tmp_path / "checkpoints")
+    if keep == 1:
+        assert "No earlier checkpoint is left (--keep_checkpoints=1" in str(error.value)
+        assert checkpoints.checkpoint_numbers(directory) == []
+        assert tf.train.latest_checkpoint(directory) is None
+        return
+    assert "The previous checkpoints are intact (latest: " in str(error.value)
     assert checkpoints.checkpoint_numbers(directory) == [2]
     assert tf.train.latest_checkpoint(directory) == os.path.join(directory, "ckpt-2")
 

@@ -72,6 +72,8 @@ class Trainer:
         self._train_step = steps.make_train_step(
             strategy, self.model, self.task, self.groups, config.grad_accum_steps,
             config.clipnorm, config.jit_compile)
+        # Traced once: each evaluation only brings a fresh iterator of the same spec.
+        self._eval_step = steps.make_eval_step(strategy, self.model, self.task)
         self._skipped = (inputs.corrupt_files_to_skip(config.data_dir, report)
                          if config.skip_corrupt_files else {})
 
@@ -123,10 +125,11 @@ class Trainer:
     def evaluate(self):
         """Mean loss and accuracy per task loss on `eval_steps` batches of the eval split."""
         iterator = inputs.eval_iterator(self.strategy, self.config, self._skipped)
-        step, totals = steps.make_eval_step(self.strategy, self.model, self.task), None
+        totals = None
         for _ in range(self.config.eval_steps):
             with self._user_errors("eval", self.step):
-                result = tf.nest.map_structure(lambda t: float(t.numpy()), step(iterator))
+                result = tf.nest.map_structure(lambda t: float(t.numpy()),
+                                               self._eval_step(iterator))
             totals = result if totals is None else tf.nest.map_structure(
                 lambda a, b: a + b, totals, result)
         loss_sums, correct, counts = totals
