@@ -1,13 +1,18 @@
-"""Serving latency and throughput: REST and gRPC, 1/4/16 concurrent clients on
-loopback, server-side batching off and on, against `python -m tfllm.serve`.
+"""Serving cost against `python -m tfllm.serve`, on loopback, in one run:
 
-    python -m benchmarks.serve [--seconds=3] [--preset=bert_tiny]
+- p50 latency of one request with a short (~10 tokens) and a near-maximal text:
+  the text signatures run at the call's own length, so short requests cost less;
+- requests/s at 1, 4 and 16 clients sending short texts, batching off and on,
+  over REST and gRPC;
+- streamed generation (gRPC GenerationService and REST `:generateStream`): time to
+  the first token and tokens/s, next to the non-streamed `generate` answer.
 
-Exports a classifier (a WordPiece vocabulary learned from the default corpus,
-the preset's architecture, seeded weights: latency does not depend on training)
-unless --model_base_path names an exported one. Each cell runs until
---requests_per_client or --seconds, whichever comes first. The ratio that must
-hold: with 16 clients, batching on serves more requests/s than batching off.
+    python -m benchmarks.serve [--seconds=3] [--preset=bert_small]
+
+Exports a classifier and a generator (vocabularies learned from the default corpus,
+the presets' architectures, seeded weights: cost does not depend on training).
+Targets (issue 16): short p50 <= 0.25x near-maximal; batching on >= 2x off at 16
+clients; time to first token <= 0.2x the whole answer.
 """
 
 import concurrent.futures
@@ -21,42 +26,85 @@ from absl import app, flags
 
 from benchmarks import save
 
-flags.DEFINE_string("model_base_path", "", "An exported classifier (default: export one).")
-flags.DEFINE_string("preset", "bert_tiny", "Architecture of the exported classifier.")
-flags.DEFINE_float("seconds", 3.0, "Longest time per cell.")
-flags.DEFINE_integer("requests_per_client", 200, "Most requests per client per cell.")
+flags.DEFINE_string("preset", "bert_small", "Architecture of the exported classifier.")
+flags.DEFINE_string("generator_preset", "gpt_small", "Architecture of the exported generator.")
+flags.DEFINE_float("seconds", 3.0, "Longest time per throughput cell.")
+flags.DEFINE_integer("requests_per_client", 400, "Most requests per client per cell.")
 flags.DEFINE_multi_integer("clients", [1, 4, 16], "Concurrent clients.")
+flags.DEFINE_integer("latency_requests", 30, "Sequential requests per latency measure.")
+flags.DEFINE_integer("stream_tokens", 64, "Tokens of the streamed answer.")
+flags.DEFINE_integer("stream_repeats", 5, "Streamed answers per transport (median).")
 flags.DEFINE_string("output", "benchmarks/results/serve.json", "Where results go.")
 FLAGS = flags.FLAGS
-TEXT = "Computers make very fast, very accurate mistakes."
+SHORT = "Computers make very fast, very accurate mistakes."
+PROMPT = "The computer"
+MODELS_CONFIG = """model_config_list {{
+  config {{ name: "clf" base_path: "{base}/clf" model_platform: "tensorflow" }}
+  config {{ name: "gpt" base_path: "{base}/gpt" model_platform: "tensorflow" }}
+}}
+"""
+# Short requests wait at most 2 ms for others; one batch thread per core.
+BATCHING = """max_batch_size { value: 32 }
+batch_timeout_micros { value: 2000 }
+num_batch_threads { value: 2 }
+tfllm_length_buckets: 64
+tfllm_length_buckets: 256
+"""
 
 
-def _export_classifier(directory):
-    import keras
-
-    from tfllm.models import configs
-    from tfllm.models.bert import BertEncoder
-    from tfllm.models.classifier import SequenceClassifier
-    from tfllm.serving.export import export_module
-    from tfllm.serving.modules import ClassifierModule
-    from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
-
+def _corpus():
     texts = []
     for path in sorted(glob.glob("/usr/share/games/fortunes/*"))[:10]:
         if os.path.isfile(path) and not path.endswith(".dat"):
             with open(path, encoding="utf-8", errors="replace") as f:
                 texts += [t for t in f.read().split("\n%\n") if t.strip()]
-    texts = texts or [TEXT] * 100
-    tokenizer = load_tokenizer(train_tokenizer("bert", texts, 2000, directory))
+    return texts or [SHORT] * 100
+
+
+def _export(directory):
+    """Exports clf and gpt under directory/export; returns (base, short and long text
+    with their token counts)."""
+    import keras
+
+    from tfllm.models import configs
+    from tfllm.models.bert import BertEncoder
+    from tfllm.models.classifier import SequenceClassifier
+    from tfllm.models.gpt import GptBackbone, GptCausalLM
+    from tfllm.serving.export import export_module
+    from tfllm.serving.modules import ClassifierModule, GeneratorModule
+    from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
+
+    texts, base = _corpus(), os.path.join(directory, "export")
     keras.utils.set_random_seed(0)
-    config = configs.override(configs.get_preset(FLAGS.preset),
-                              {"vocab_size": tokenizer.vocab_size})
-    model = SequenceClassifier(BertEncoder(config), num_classes=2)
-    module = ClassifierModule(model, tokenizer, ["a", "b"])
-    return os.path.dirname(export_module(module, directory, "clf", [TEXT]))
+    bert = load_tokenizer(train_tokenizer("bert", texts, 4000, os.path.join(directory, "wp")))
+    config = configs.override(configs.get_preset(FLAGS.preset), {"vocab_size": bert.vocab_size})
+    classifier = ClassifierModule(SequenceClassifier(BertEncoder(config), num_classes=2),
+                                  bert, ["a", "b"])
+    export_module(classifier, base, "clf", [SHORT])
+    gpt = load_tokenizer(train_tokenizer("gpt", texts, 4000, os.path.join(directory, "sp")))
+    config = configs.override(configs.get_preset(FLAGS.generator_preset),
+                              {"vocab_size": gpt.vocab_size})
+    export_module(GeneratorModule(GptCausalLM(GptBackbone(config)), gpt), base, "gpt", [PROMPT])
+    longest = classifier.model.config.max_sequence_length - 2  # [CLS] ... [SEP]
+    words = " ".join(texts).split()
+    long_text = " ".join(words[:longest])
+    while len(bert.tokenize([long_text])[0]) > longest:
+        long_text = long_text.rsplit(" ", 1)[0]
+    tokens = lambda text: len(bert.tokenize([text])[0]) + 2  # noqa: E731
+    return base, {"short": (SHORT, tokens(SHORT)), "long": (long_text, tokens(long_text))}
 
 
-def _measure(client, clients):
+def _p50_ms(client, text):
+    client.predict("clf", {"text": [text]})  # warm
+    latencies = []
+    for _ in range(FLAGS.latency_requests):
+        started = time.perf_counter()
+        client.predict("clf", {"text": [text]})
+        latencies.append(time.perf_counter() - started)
+    return float(np.percentile(latencies, 50) * 1e3)
+
+
+def _throughput(client, clients):
     latencies = []
     deadline = time.perf_counter() + FLAGS.seconds
 
@@ -66,7 +114,7 @@ def _measure(client, clients):
             if time.perf_counter() > deadline:
                 break
             started = time.perf_counter()
-            client.predict("clf", {"text": [TEXT]})
+            client.predict("clf", {"text": [SHORT]})
             mine.append(time.perf_counter() - started)
         return mine
 
@@ -80,29 +128,78 @@ def _measure(client, clients):
             "p99_ms": float(np.percentile(latencies, 99) * 1e3)}
 
 
-def main(argv):
-    from tfllm.serving.client import GrpcClient, RestClient
+def _streaming(client):
+    """Median time to the first piece, to the whole streamed answer, and of the same
+    answer not streamed (the generate signature)."""
+    settings = {"max_new_tokens": FLAGS.stream_tokens, "temperature": 1.0, "seed": 1}
+    inputs = {"prompt": [PROMPT], **{k: np.array([v]) for k, v in settings.items()},
+              "top_k": np.array([0], np.int32), "top_p": np.array([1.0], np.float32)}
+    first, whole, unstreamed, tokens = [], [], [], []
+    list(client.generate_stream("gpt", PROMPT, **settings))  # warm
+    for _ in range(FLAGS.stream_repeats):
+        started = time.perf_counter()
+        for index, piece in enumerate(client.generate_stream("gpt", PROMPT, **settings)):
+            if index == 0:
+                first.append(time.perf_counter() - started)
+        whole.append(time.perf_counter() - started)
+        tokens.append(piece["num_tokens"])
+        started = time.perf_counter()
+        client.predict("gpt", inputs, "generate")
+        unstreamed.append(time.perf_counter() - started)
+    first, whole, unstreamed = (float(np.median(v)) for v in (first, whole, unstreamed))
+    return {"tokens": int(np.median(tokens)), "time_to_first_token_ms": first * 1e3,
+            "stream_ms": whole * 1e3, "generate_ms": unstreamed * 1e3,
+            "tokens_per_second": float(np.median(tokens)) / whole,
+            "first_token_over_answer": first / unstreamed}
+
+
+def _server(base, batching_file=None):
     from tfllm.serving.process import ServerProcess
 
+    config = os.path.join(base, "..", "models.config")
+    with open(config, "w") as f:
+        f.write(MODELS_CONFIG.format(base=base))
+    flags_ = [f"--model_config_file={config}"]
+    if batching_file:
+        flags_ += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+    return ServerProcess(*flags_)
+
+
+def main(argv):
+    from tfllm.serving.client import GrpcClient, RestClient
+
     scratch = tempfile.mkdtemp()
-    base_path = FLAGS.model_base_path or _export_classifier(scratch)
+    base, texts = _export(scratch)
     batching_file = os.path.join(scratch, "batching.config")
     with open(batching_file, "w") as f:
-        f.write("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
-                "num_batch_threads { value: 2 }\n")
-    results = {"preset": FLAGS.preset, "seconds": FLAGS.seconds, "cells": []}
+        f.write(BATCHING)
+    results = {"preset": FLAGS.preset, "generator_preset": FLAGS.generator_preset,
+               "seconds": FLAGS.seconds, "batching_config": BATCHING,
+               "text_tokens": {name: count for name, (_, count) in texts.items()},
+               "cells": [], "latency": {}, "streaming": {}}
     for batching in (False, True):
-        flags_ = [f"--model_base_path={base_path}", "--model_name=clf"]
-        if batching:
-            flags_ += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
-        server = ServerProcess(*flags_)
+        server = _server(base, batching_file if batching else None)
         try:
-            for transport, client in (("rest", RestClient(f"127.0.0.1:{server.rest_port}")),
-                                      ("grpc", GrpcClient(f"127.0.0.1:{server.grpc_port}"))):
-                client.predict("clf", {"text": [TEXT]})  # warm the connection
+            transports = (("rest", RestClient(f"127.0.0.1:{server.rest_port}")),
+                          ("grpc", GrpcClient(f"127.0.0.1:{server.grpc_port}")))
+            for transport, client in transports:
+                if not batching:
+                    p50 = {name: _p50_ms(client, text) for name, (text, _) in texts.items()}
+                    results["latency"][transport] = {**p50, "short_over_long":
+                                                     p50["short"] / p50["long"]}
+                    print(f"{transport:4} p50: {texts['short'][1]} tokens {p50['short']:.1f} ms"
+                          f", {texts['long'][1]} tokens {p50['long']:.1f} ms "
+                          f"({p50['short'] / p50['long']:.2f}x)", flush=True)
+                    stream = results["streaming"][transport] = _streaming(client)
+                    print(f"{transport:4} stream: first token {stream['time_to_first_token_ms']:.0f}"
+                          f" ms, {stream['tokens']} tokens in {stream['stream_ms']:.0f} ms "
+                          f"({stream['tokens_per_second']:.0f} tokens/s); not streamed "
+                          f"{stream['generate_ms']:.0f} ms; first/answer "
+                          f"{stream['first_token_over_answer']:.3f}", flush=True)
+                client.predict("clf", {"text": [SHORT]})  # warm the connection
                 for clients in FLAGS.clients:
                     cell = {"batching": batching, "transport": transport, "clients": clients,
-                            **_measure(client, clients)}
+                            **_throughput(client, clients)}
                     results["cells"].append(cell)
                     print(f"batching={'on ' if batching else 'off'} {transport:4} "
                           f"clients={clients:2}  {cell['requests_per_second']:7.1f} req/s  "

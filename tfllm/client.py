@@ -3,7 +3,8 @@
 Sends raw text to a TF Serving (or `tfllm.serve`) model over REST (`--server`)
 or gRPC (`--grpc`) and prints the answers: labels, generated text, embeddings.
 The signature is chosen from the model's metadata: `serving_default`, or
-`generate` when a generation setting is given.
+`generate` when a generation setting is given. `--stream` prints a generator's
+continuation token by token as tfllm.serve streams it.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ from absl import flags
 from tfllm import cli
 from tfllm.errors import ConfigError
 from tfllm.serving.client import GrpcClient, RestClient
+from tfllm.serving.streaming import DEFAULTS as GENERATION_DEFAULTS
 
 flags.DEFINE_string("server", "", "REST address host:port (TF Serving's 8501).")
 flags.DEFINE_string("grpc", "", "gRPC address host:port (TF Serving's 8500).")
@@ -22,8 +24,8 @@ flags.DEFINE_integer("version", None, "Model version (default: the latest).")
 flags.DEFINE_string("label", "", "Version label (e.g. stable).")
 flags.DEFINE_boolean("classify", False, "Use the Classify API (tf.Example with a text feature).")
 flags.DEFINE_boolean("status", False, "Print the model's version status and signatures.")
-GENERATION_DEFAULTS = {"max_new_tokens": 32, "temperature": 0.0, "top_k": 0, "top_p": 1.0,
-                       "seed": 0}
+flags.DEFINE_boolean("stream", False, "Stream a generator's continuation (tfllm.serve's "
+                     "GenerationService / :generateStream) and print it as it comes.")
 flags.DEFINE_integer("max_new_tokens", None, "Generation: tokens to generate.")
 flags.DEFINE_float("temperature", None, "Generation: 0 is greedy.")
 flags.DEFINE_integer("top_k", None, "Generation: keep the k most likely tokens (0: all).")
@@ -75,6 +77,11 @@ def main(argv):
         return
     settings = {name: FLAGS[name].value for name in GENERATION_DEFAULTS
                 if FLAGS[name].value is not None}
+    if FLAGS.stream:
+        if len(texts) != 1:
+            raise ConfigError("--stream generates for one --text at a time.")
+        _stream(client, texts[0], version, label, settings)
+        return
     signature = FLAGS.signature or ("generate" if settings else "serving_default")
     signatures = client.signatures(FLAGS.model, version, label)
     if signature not in signatures:
@@ -93,6 +100,15 @@ def main(argv):
         print(text)
         for key in sorted(outputs):
             print(f"  {key}: {_show(outputs[key][row])}")
+
+
+def _stream(client, prompt, version, label, settings):
+    print(prompt, end="", flush=True)
+    last = {"num_tokens": 0, "version": "?"}
+    for piece in client.generate_stream(FLAGS.model, prompt, version, label, **settings):
+        print(piece["text"], end="", flush=True)
+        last = piece
+    print(f"\n({last['num_tokens']} tokens, version {last['version']})")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@ wire-compatible with TF Serving (same flags, REST and gRPC APIs, config files).
 
 For development, tests and small deployments where the real
 `tensorflow_model_server` cannot be installed; the exported models and the
-config files serve unchanged with the real one (README, "Deployment").
+config files serve unchanged with the real one (README, "Deployment"). It logs
+through absl logging (stderr), with TF Serving's lines for startup.
 """
 
 import threading
 import time
 
 import uvicorn
-from absl import flags
+from absl import flags, logging
 
 from tfllm import cli
 from tfllm.errors import ConfigError
@@ -67,9 +68,9 @@ def _watch_config_file(path, interval, manager):
                 if content != last:
                     manager.apply_config(server_config.model_server_config(path))
                     last = content
-                    print(f"tfllm.serve: applied the new {path}", flush=True)
+                    logging.info("applied the new %s", path)
             except Exception as error:  # keep serving the last good config
-                print(f"tfllm.serve: ignoring {path}: {error}", flush=True)
+                logging.warning("ignoring %s: %s", path, error)
 
     threading.Thread(target=loop, name="tfllm-config", daemon=True).start()
 
@@ -111,7 +112,7 @@ def main(argv):
                            manager)
     grpc_server, port = create_server(manager, metrics, f"{FLAGS.bind_address}:{FLAGS.port}",
                                       FLAGS.max_request_bytes, FLAGS.grpc_max_threads)
-    print(f"Running gRPC ModelServer at {FLAGS.bind_address}:{port} ...", flush=True)
+    logging.info("Running gRPC ModelServer at %s:%d ...", FLAGS.bind_address, port)
     try:
         if FLAGS.rest_api_port:
             app = create_app(manager, metrics, FLAGS.max_request_bytes, metrics_path)
@@ -130,8 +131,7 @@ def main(argv):
 def _announce(server):
     while not server.started:
         time.sleep(0.05)
-    print(f"Exporting HTTP/REST API at:{FLAGS.bind_address}:{FLAGS.rest_api_port} ...",
-          flush=True)
+    logging.info("Exporting HTTP/REST API at:%s:%d ...", FLAGS.bind_address, FLAGS.rest_api_port)
 
 
 if __name__ == "__main__":

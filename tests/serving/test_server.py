@@ -94,6 +94,87 @@ def _generate_in_process(module, prompts, settings):
     return {"text": texts, "num_tokens": generated}
 
 
+STREAM_SETTINGS = [{"max_new_tokens": 12},
+                   {"max_new_tokens": 12, "temperature": 0.9, "top_k": 20, "top_p": 0.95,
+                    "seed": 11}]
+
+
+@pytest.mark.parametrize("settings", STREAM_SETTINGS, ids=["greedy", "seeded_sampling"])
+def test_streamed_generation_equals_the_generate_signature(server, settings):
+    """Over both front ends the pieces arrive one by one and add up to the answer the
+    `generate` signature gives for the same settings and seed."""
+    full = {**{"max_new_tokens": 32, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0},
+            **settings}
+    answer = clients(server)[1].predict("gpt_generator", {
+        "prompt": [PROMPTS[0]], **{k: np.array([v]) for k, v in full.items()}}, "generate")
+    expected = answer["text"][0].decode()
+    for client in clients(server):
+        pieces = list(client.generate_stream("gpt_generator", PROMPTS[0], **settings))
+        assert "".join(p["text"] for p in pieces) == expected
+        assert [p["finished"] for p in pieces] == [False] * (len(pieces) - 1) + [True]
+        assert [p["num_tokens"] for p in pieces] == list(range(1, len(pieces) + 1))
+        assert pieces[-1]["num_tokens"] == answer["num_tokens"][0] and len(pieces) > 1
+        assert {p["version"] for p in pieces} == {"1"}
+
+
+def _stream_ends(server):
+    metrics = requests.get(f"{server.rest}/monitoring/prometheus/metrics", timeout=10).text
+    ends = {}
+    for line in metrics.splitlines():
+        if line.startswith(":tfllm:serving:generate_stream_count_total{"):
+            labels, value = line.rsplit(" ", 1)
+            ends[labels.split('end="')[1].split('"')[0]] = float(value)
+    return ends
+
+
+def test_a_client_that_hangs_up_stops_its_generation(server):
+    """After the first piece the client goes away: the server counts the stream as
+    cancelled (it stopped generating) and answers the next request."""
+    for client in clients(server):
+        before = _stream_ends(server).get("cancelled", 0)
+        stream = client.generate_stream("gpt_generator", PROMPTS[1], max_new_tokens=30)
+        first = next(stream)
+        assert not first["finished"]
+        stream.close()
+        assert _wait_for(lambda: _stream_ends(server).get("cancelled", 0) == before + 1)
+        assert client.predict("gpt_generator", {"prompt": PROMPTS})["text"].shape == (2,)
+
+
+def test_bad_stream_requests_get_tf_serving_codes(server):
+    rest, grpc_client = clients(server)
+    for prompt, model, settings, code, message in [
+            (PROMPTS[0], "nothing", {}, ("NOT_FOUND", 404), "Servable not found"),
+            (PROMPTS[0], "bert_classifier", {}, ("INVALID_ARGUMENT", 400), "cannot stream"),
+            (PROMPTS[0], "gpt_generator", {"max_new_tokens": 0}, ("INVALID_ARGUMENT", 400),
+             "max_new_tokens must be at least 1"),
+            (PROMPTS[0], "gpt_generator", {"top_p": 2.0}, ("INVALID_ARGUMENT", 400),
+             "top_p must be in (0, 1]"),
+            ("", "gpt_generator", {}, ("INVALID_ARGUMENT", 400), "non-empty prompt")]:
+        for client, status in ((grpc_client, code[0]), (rest, code[1])):
+            with pytest.raises(ServerError) as error:
+                next(client.generate_stream(model, prompt, **settings))
+            assert error.value.status == status and message in error.value.message, error.value
+    for body, message in [({"prompt": "a", "beams": 3}, "Unknown generation settings"),
+                          ({"prompt": "a", "seed": 1.5}, "seed must be an integer"),
+                          ({"text": "a"}, '"prompt" string')]:
+        status, answer = post(server, "gpt_generator:generateStream", body)
+        assert status == 400 and message in answer["error"], answer
+    status, answer = post(server, "gpt_generator:generateStream", data=b"{oops")
+    assert status == 400 and "not valid JSON" in answer["error"]
+
+
+def test_generated_grpc_code_matches_generation_proto(tmp_path):
+    """tfllm/serving/protos/*_pb2*.py are protoc's output for generation.proto."""
+    proto = "tfllm/serving/protos/generation.proto"
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO}",
+                    f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+                    f"{REPO}/{proto}"], check=True, cwd=REPO)
+    for name in ("generation_pb2.py", "generation_pb2_grpc.py"):
+        with open(f"{REPO}/tfllm/serving/protos/{name}") as shipped:
+            assert (tmp_path / "tfllm/serving/protos" / name).read_text() == shipped.read(), (
+                f"regenerate {name}: see tfllm/serving/protos/__init__.py")
+
+
 def test_encoder_embeddings_and_fill_mask(server, exported):
     module = exported[2]["bert_encoder"]
     expected = module.reference(TEXTS)["serving_default"]

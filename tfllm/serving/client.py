@@ -4,9 +4,12 @@ and with the real `tensorflow_model_server`).
     client = RestClient("localhost:8501")         # or GrpcClient("localhost:8500")
     client.predict("bert_classifier", {"text": ["Hello"]})   # {"label": ..., "scores": ...}
     client.classify("bert_classifier", ["Hello"])           # [[("label", score), ...]]
+    for piece in client.generate_stream("gpt", "Once", max_new_tokens=16):  # tfllm.serve only
+        print(piece["text"], end="", flush=True)
 """
 
 import base64
+import json
 
 import grpc
 import numpy as np
@@ -22,6 +25,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfllm.errors import TfllmError
+from tfllm.serving.protos import generation_pb2, generation_pb2_grpc
 
 
 class ServerError(TfllmError):
@@ -99,6 +103,29 @@ class RestClient:
     def status(self, model, version=None, label=None):
         return self._call("GET", self._url(model, version, label))["model_version_status"]
 
+    def generate_stream(self, model, prompt, version=None, label=None, **settings):
+        """Yields {"text", "num_tokens", "finished"} as tfllm.serve's `:generateStream`
+        sends them (server-sent events); closing the generator hangs up."""
+        url = self._url(model, version, label) + ":generateStream"
+        try:
+            response = self.session.post(url, json={"prompt": prompt, **settings},
+                                         timeout=self.timeout, stream=True)
+        except requests.RequestException as error:
+            raise TfllmError(f"Cannot reach the REST server at {self.base}: {error}.") from None
+        with response:
+            if response.status_code != 200:
+                raise ServerError(response.status_code, response.json().get("error"))
+            event = None
+            for line in response.iter_lines(chunk_size=None, decode_unicode=True):
+                if line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: "):
+                    payload = json.loads(line[len("data: "):])
+                    if event == "error":
+                        raise ServerError(payload["code"], payload["error"])
+                    yield payload
+                    event = None
+
     def signatures(self, model, version=None, label=None):
         """{signature: {"inputs": [...], "outputs": [...]}} from the model's metadata."""
         metadata = self._call("GET", self._url(model, version, label) + "/metadata")
@@ -116,6 +143,7 @@ class GrpcClient:
             ("grpc.max_send_message_length", max_message_bytes)])
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.generation = generation_pb2_grpc.GenerationServiceStub(self.channel)
 
     def _spec(self, spec, model, signature="", version=None, label=None):
         spec.name = model
@@ -164,6 +192,26 @@ class GrpcClient:
                  "status": {"error_code": _code(s.status.error_code).name,
                             "error_message": s.status.error_message}}
                 for s in response.model_version_status]
+
+    def generate_stream(self, model, prompt, version=None, label=None, **settings):
+        """Yields {"text", "num_tokens", "finished"} from tfllm's GenerationService;
+        closing the generator cancels the call (the server stops generating)."""
+        request = generation_pb2.GenerateRequest(model_name=model, prompt=prompt,
+                                                 version_label=label or "", **settings)
+        if version is not None:
+            request.version = int(version)
+        call = self.generation.GenerateStream(request, timeout=self.timeout)
+        try:
+            for response in call:
+                yield {"text": response.text, "num_tokens": response.num_tokens,
+                       "finished": response.finished, "version": str(response.version)}
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                raise TfllmError(f"Cannot reach the gRPC server at {self.server}: "
+                                 f"{error.details()}.") from None
+            raise ServerError(error.code().name, error.details()) from None
+        finally:
+            call.cancel()
 
     def signatures(self, model, version=None, label=None):
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])

@@ -3,7 +3,8 @@
 ModelServerConfig comes from tensorflow-serving-api. That package does not ship
 `BatchingParameters` (session_bundle_config.proto) or `MonitoringConfig`
 (monitoring_config.proto), so the fields tfllm reads are declared here with TF
-Serving's names and numbers; the same files work with the real server.
+Serving's names and numbers; the same files work with the real server, except
+for tfllm's one addition, `tfllm_length_buckets` (README, "Batching").
 """
 
 import os
@@ -28,9 +29,11 @@ def _declare_messages():
     field = descriptor_pb2.FieldDescriptorProto
     optional, repeated = field.LABEL_OPTIONAL, field.LABEL_REPEATED
 
-    def message(name, fields):
+    def message(name, fields, extra=()):
+        """Fields numbered from 1 (None leaves a number out), then (number, field) pairs."""
         described = proto.message_type.add(name=name)
-        for number, (field_name, kind, type_name, label) in enumerate(fields, 1):
+        numbered = [*enumerate(fields, 1), *extra]
+        for number, (field_name, kind, type_name, label) in numbered:
             if field_name:
                 described.field.add(name=field_name, number=number, type=kind, label=label,
                                     type_name=type_name)
@@ -46,7 +49,9 @@ def _declare_messages():
         ("pad_variable_length_inputs", field.TYPE_BOOL, None, optional),
         (None, None, None, None),
         ("enable_large_batch_splitting", wrapper, ".google.protobuf.BoolValue", optional),
-        ("max_execution_batch_size", wrapper, ".google.protobuf.Int64Value", optional)])
+        ("max_execution_batch_size", wrapper, ".google.protobuf.Int64Value", optional)],
+        # tfllm's own: length bucket bounds (far from TF Serving's field numbers)
+        extra=[(1000, ("tfllm_length_buckets", field.TYPE_INT64, None, repeated))])
     message("PrometheusConfig", [("enable", field.TYPE_BOOL, None, optional),
                                  ("path", field.TYPE_STRING, None, optional)])
     message("MonitoringConfig", [("prometheus_config", field.TYPE_MESSAGE,

@@ -1,17 +1,15 @@
 """TF Serving's gRPC services from the tensorflow-serving-api stubs:
 PredictionService (Predict, Classify, GetModelMetadata) and ModelService
-(GetModelStatus, HandleReloadConfigRequest)."""
+(GetModelStatus, HandleReloadConfigRequest); and tfllm's GenerationService
+(GenerateStream, protos/generation.proto)."""
 
-import time
 from concurrent import futures
 
 import grpc
 import tensorflow as tf
-from google.protobuf import any_pb2
+from absl import logging
 from tensorflow_serving.apis import (
     classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -19,10 +17,11 @@ from tensorflow_serving.apis import (
 )
 
 from tfllm.errors import TfllmError
-from tfllm.serving import inference
+from tfllm.serving import inference, responses
 from tfllm.serving.config import check_model_server_config
-from tfllm.serving.rest import signature_def_map
+from tfllm.serving.protos import generation_pb2, generation_pb2_grpc
 from tfllm.serving.status import ServingError, invalid
+from tfllm.serving.streaming import DEFAULTS, GenerationStream
 
 
 def _version(spec):
@@ -53,24 +52,17 @@ def _serialized_examples(request_input):
 
 
 class _Observed:
-    """Runs a handler, turning ServingError into the gRPC status and recording metrics."""
+    """Runs a handler through `responses.observed`; a failure becomes the gRPC status."""
 
     def __init__(self, metrics):
         self._metrics = metrics
 
     def __call__(self, api, model_name, context, handler):
-        started = time.perf_counter()
         try:
-            response = handler()
+            with responses.observed(self._metrics, model_name, api, "GRPC"):
+                return handler()
         except ServingError as error:
-            self._metrics.observe(model_name, api, "GRPC", error.code.name, started)
             context.abort(error.code, error.message)
-        except Exception as error:  # a server fault: answer, log, keep serving
-            print(f"tfllm.serve: internal error in {api}: {error!r}", flush=True)
-            self._metrics.observe(model_name, api, "GRPC", "INTERNAL", started)
-            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error}")
-        self._metrics.observe(model_name, api, "GRPC", "OK", started)
-        return response
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -117,14 +109,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if list(request.metadata_field) != ["signature_def"]:
                 raise invalid("Metadata field signature_def is the one supported; asked for "
                               f"{list(request.metadata_field)}.")
-            servable = self._resolve(request.model_spec)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            packed = any_pb2.Any()
-            packed.Pack(signature_def_map(servable))
-            response.metadata["signature_def"].CopyFrom(packed)
-            return response
+            return responses.model_metadata(self._resolve(request.model_spec))
         return self._observed("GetModelMetadata", request.model_spec.name, context, handle)
 
     def Regress(self, request, context):
@@ -142,14 +127,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         def handle():
-            response = get_model_status_pb2.GetModelStatusResponse()
-            for status in self._manager.statuses(request.model_spec.name,
-                                                 *_version(request.model_spec)):
-                entry = response.model_version_status.add(version=status.version,
-                                                          state=status.state)
-                entry.status.error_code = status.error_code.value[0]
-                entry.status.error_message = status.message
-            return response
+            return responses.model_status(self._manager.statuses(
+                request.model_spec.name, *_version(request.model_spec)))
         return self._observed("GetModelStatus", request.model_spec.name, context, handle)
 
     def HandleReloadConfigRequest(self, request, context):
@@ -163,6 +142,40 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return self._observed("HandleReloadConfigRequest", "", context, handle)
 
 
+class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
+    def __init__(self, manager, metrics):
+        self._manager = manager
+        self._metrics = metrics
+        self._observed = _Observed(metrics)
+
+    def GenerateStream(self, request, context):
+        """Yields the continuation as it comes; stops when the client goes away."""
+        def start():
+            version = request.version if request.HasField("version") else None
+            servable = self._manager.resolve(request.model_name, version,
+                                             request.version_label or None)
+            settings = {name: getattr(request, name) for name in DEFAULTS
+                        if request.HasField(name)}
+            return GenerationStream(servable, request.prompt, settings, on_close=lambda end:
+                                    self._metrics.stream_ended(request.model_name, end))
+
+        stream = self._observed("GenerateStream", request.model_name, context, start)
+        try:
+            for chunk in stream:
+                if not context.is_active():
+                    break
+                yield generation_pb2.GenerateResponse(
+                    text=chunk.text, num_tokens=chunk.num_tokens, finished=chunk.finished,
+                    version=stream.servable.version)
+        except ServingError as error:
+            context.abort(error.code, error.message)
+        except Exception as error:  # a server fault mid-stream: report, log, keep serving
+            logging.exception("internal error in GenerateStream (GRPC)")
+            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error}")
+        finally:
+            stream.close()
+
+
 def create_server(manager, metrics, address, max_message_bytes, max_workers=16):
     """A started gRPC server on `address`; returns (server, bound port)."""
     options = [("grpc.max_receive_message_length", max_message_bytes),
@@ -173,6 +186,8 @@ def create_server(manager, metrics, address, max_message_bytes, max_workers=16):
         PredictionService(manager, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics),
                                                               server)
+    generation_pb2_grpc.add_GenerationServiceServicer_to_server(
+        GenerationService(manager, metrics), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise TfllmError(f"gRPC cannot listen on {address} (in use or not allowed).")

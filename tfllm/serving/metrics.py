@@ -1,7 +1,8 @@
 """Prometheus metrics under TF Serving's names, served at the monitoring path.
 
 prometheus_client appends `_total` to counters in its text format
-(`:tensorflow:serving:request_count_total`); the labels are TF Serving's.
+(`:tensorflow:serving:request_count_total`); the labels are TF Serving's. Streamed
+generation, which TF Serving lacks, is counted under tfllm's own name.
 """
 
 import time
@@ -29,6 +30,11 @@ class ServingMetrics:
             "Rows per executed batch.", ["model_name"], registry=self.registry,
             buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
 
+        self._streams = prometheus_client.Counter(
+            ":tfllm:serving:generate_stream_count",
+            "Streamed generations by how they ended: finished, cancelled (the client went "
+            "away) or error.", ["model_name", "end"], registry=self.registry)
+
     def observe(self, model_name, api, entrypoint, status, started):
         self._requests.labels(model_name or "", status).inc()
         self._latency.labels(model_name or "", api, entrypoint).observe(
@@ -39,6 +45,9 @@ class ServingMetrics:
 
     def batch(self, model_name, rows):
         self._batch_sizes.labels(model_name).observe(rows)
+
+    def stream_ended(self, model_name, end):
+        self._streams.labels(model_name or "", end).inc()
 
     def exposition(self):
         return prometheus_client.generate_latest(self.registry)

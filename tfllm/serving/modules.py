@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfllm.data.classify_examples import encode
-from tfllm.generation.decoding import Generator
+from tfllm.generation.decoding import DecodingState, Generator
 from tfllm.generation.sampling import SamplingConfig
 
 TEXT = tf.TensorSpec([None], tf.string, "text")
@@ -166,10 +166,16 @@ class GeneratorModule(tf.Module):
     """A GPT: `serving_default` (prompt -> text, greedy, `max_new_tokens` fixed at export)
     and `generate` (prompt plus per-row max_new_tokens, temperature (0: greedy), top_k
     (0: off), top_p (1: off), seed -> text, num_tokens). Both run `tfllm.generate`'s
-    cached decoding loop; the continuation stops at, and leaves out, <|endoftext|>."""
+    cached decoding loop; the continuation stops at, and leaves out, <|endoftext|>.
 
-    signature_names = ("serving_default", "generate")
+    `stream_start` (generate's inputs -> the decoding state) and `stream_step` (a
+    state and the sampling inputs -> the next state and the text so far) are that
+    loop one position per call: tfllm.serve streams generation through them.
+    """
+
+    signature_names = ("serving_default", "generate", "stream_start", "stream_step")
     sample_input = "prompt"
+    STATE = ("index", "tokens", "cache", "logits", "done", "generated", "prompt_mask")
 
     def __init__(self, lm, tokenizer, max_new_tokens=32):
         super().__init__()
@@ -181,13 +187,24 @@ class GeneratorModule(tf.Module):
         self.max_new_tokens = max_new_tokens
         self.serving_default = tf.function(
             self._generate_greedy, input_signature=[tf.TensorSpec([None], tf.string, "prompt")])
-        self.generate = tf.function(self._generate, input_signature=[
-            tf.TensorSpec([None], tf.string, "prompt"),
-            tf.TensorSpec([None], tf.int32, "max_new_tokens"),
-            tf.TensorSpec([None], tf.float32, "temperature"),
-            tf.TensorSpec([None], tf.int32, "top_k"),
-            tf.TensorSpec([None], tf.float32, "top_p"),
-            tf.TensorSpec([None], tf.int32, "seed")])
+        sampling = [tf.TensorSpec([None], tf.int32, "max_new_tokens"),
+                    tf.TensorSpec([None], tf.float32, "temperature"),
+                    tf.TensorSpec([None], tf.int32, "top_k"),
+                    tf.TensorSpec([None], tf.float32, "top_p"),
+                    tf.TensorSpec([None], tf.int32, "seed")]
+        prompt = tf.TensorSpec([None], tf.string, "prompt")
+        self.generate = tf.function(self._generate, input_signature=[prompt, *sampling])
+        self.stream_start = tf.function(self._stream_start, input_signature=[prompt, *sampling])
+        config = lm.config
+        state = [tf.TensorSpec([], tf.int32, "index"),
+                 tf.TensorSpec([None, None], tf.int32, "tokens"),
+                 tf.TensorSpec([None, config.num_layers, 2, None, config.num_heads,
+                                config.head_size], lm.backbone.compute_dtype, "cache"),
+                 tf.TensorSpec([None, config.vocab_size], tf.float32, "logits"),
+                 tf.TensorSpec([None], tf.bool, "done"),
+                 tf.TensorSpec([None], tf.int32, "generated"),
+                 tf.TensorSpec([None, None], tf.int32, "prompt_mask")]
+        self.stream_step = tf.function(self._stream_step, input_signature=[*state, *sampling])
 
     def _generate_greedy(self, prompt):
         rows = SamplingConfig(max_new_tokens=self.max_new_tokens).rows(1)
@@ -195,7 +212,8 @@ class GeneratorModule(tf.Module):
         fill = {name: tf.fill(size, value[0]) for name, value in rows.items()}
         return {"text": self._generate(prompt, **fill)["text"]}
 
-    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+    def _prompts(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        """Checked inputs -> (prompts [batch, longest], prompt_mask [batch, total])."""
         context = self.model.config.max_sequence_length
         checks = [
             tf.debugging.assert_equal(tf.shape(max_new_tokens), tf.shape(prompt), message=(
@@ -213,18 +231,44 @@ class GeneratorModule(tf.Module):
                 tf.debugging.assert_less(lengths, context, (
                     f"a prompt leaves no room in the model's context of {context} tokens"))]):
             total = tf.minimum(context, tf.reduce_max(lengths) + tf.reduce_max(max_new_tokens))
-        shape = tf.stack([tf.shape(prompt)[0], total])
-        tokens = ids.to_tensor(0, shape=shape)
-        prompt_mask = tf.ones_like(ids).to_tensor(0, shape=shape)
-        params = {"max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "top_k": top_k, "top_p": top_p, "seed": seed}
-        tokens, generated = self.generator.decode(tokens, prompt_mask, params)
+        prompt_mask = tf.ones_like(ids).to_tensor(0, shape=tf.stack([tf.shape(prompt)[0], total]))
+        return ids.to_tensor(0), prompt_mask
+
+    def _continuation(self, tokens, prompt_mask, generated):
+        """The generated text of each row, without <|endoftext|>."""
+        lengths = tf.reduce_sum(prompt_mask, axis=1)
         offsets = lengths[:, None] + tf.range(tf.reduce_max(generated))[None, :]
         continuation = tf.RaggedTensor.from_tensor(
-            tf.gather(tokens, tf.minimum(offsets, total - 1), batch_dims=1), lengths=generated)
+            tf.gather(tokens, tf.minimum(offsets, tf.shape(tokens)[1] - 1), batch_dims=1),
+            lengths=generated)
         continuation = tf.ragged.boolean_mask(continuation,
                                               tf.not_equal(continuation, self.end_of_text))
-        return {"text": self.tokenizer.detokenize(continuation), "num_tokens": generated}
+        return self.tokenizer.detokenize(continuation)
+
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        params = {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                  "top_k": top_k, "top_p": top_p, "seed": seed}
+        prompts, prompt_mask = self._prompts(prompt, **params)
+        tokens, generated = self.generator.decode(prompts, prompt_mask, params)
+        return {"text": self._continuation(tokens, prompt_mask, generated),
+                "num_tokens": generated}
+
+    def _stream_start(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        prompts, prompt_mask = self._prompts(prompt, max_new_tokens, temperature, top_k, top_p,
+                                             seed)
+        state = self.generator.begin(prompts, prompt_mask)
+        return {**state._asdict(), "prompt_mask": prompt_mask,
+                "finished": ~self.generator.running(state)}
+
+    def _stream_step(self, index, tokens, cache, logits, done, generated, prompt_mask,
+                     max_new_tokens, temperature, top_k, top_p, seed):
+        params = {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                  "top_k": top_k, "top_p": top_p, "seed": seed}
+        state = self.generator.step(DecodingState(index, tokens, cache, logits, done, generated),
+                                    prompt_mask, params)
+        return {**state._asdict(), "prompt_mask": prompt_mask,
+                "finished": ~self.generator.running(state),
+                "text": self._continuation(state.tokens, prompt_mask, state.generated)}
 
     def reference(self, prompts):
         config = SamplingConfig(max_new_tokens=self.max_new_tokens)

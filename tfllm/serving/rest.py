@@ -1,4 +1,5 @@
-"""TF Serving's REST API (`/v1/models/...`) as a Starlette app, served by uvicorn.
+"""TF Serving's REST API (`/v1/models/...`) as a Starlette app, served by uvicorn,
+plus tfllm's `:generateStream` (server-sent events).
 
 Handlers parse and answer JSON here; model work runs on a thread pool so the
 event loop keeps accepting requests while TensorFlow computes.
@@ -6,71 +7,63 @@ event loop keeps accepting requests while TensorFlow computes.
 
 import json
 import re
-import time
 
 import grpc
-from google.protobuf import json_format
+from absl import logging
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfllm.serving import inference, rest_json
+from tfllm.serving import inference, responses, rest_json
 from tfllm.serving.status import ServingError, invalid
+from tfllm.serving.streaming import GenerationStream
 
 _PATH = re.compile(
     r"(?i)^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress))?$")
-_STATES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+    r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress|generateStream))?$")
+_API = {"predict": "Predict", "classify": "Classify", "regress": "Regress",
+        "generatestream": "GenerateStream"}
 
 
 def _error(error):
     return JSONResponse({"error": error.message}, status_code=error.http_status)
 
 
-async def _read_body(request, limit):
+async def _read_json(request, limit):
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(int(declared), limit)
+        raise _too_large(int(declared), limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise _TooLarge(len(body), limit)
-    return bytes(body)
+            raise _too_large(len(body), limit)
+    try:
+        return json.loads(bytes(body))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid(f"The request body is not valid JSON: {error}.") from None
 
 
-class _TooLarge(Exception):
-    def __init__(self, size, limit):
-        super().__init__(f"The request body ({size:,} bytes or more) exceeds the "
-                         f"server's limit of {limit:,} bytes (--max_request_bytes).")
+def _too_large(size, limit):
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"The request body ({size:,} bytes or more) exceeds the server's limit "
+                        f"of {limit:,} bytes (--max_request_bytes).", http_status=413)
 
 
-def status_json(statuses):
-    return {"model_version_status": [{
-        "version": str(s.version), "state": _STATES.get(s.state, "UNKNOWN"),
-        "status": {"error_code": s.error_code.name, "error_message": s.message}}
-        for s in statuses]}
-
-
-def signature_def_map(servable):
-    signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for key, value in servable.signature_defs.items():
-        signature_map.signature_def[key].CopyFrom(value)
-    return signature_map
+def _event(payload, event=None):
+    """One server-sent event."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(payload)}\n\n"
 
 
 def create_app(manager, metrics, max_request_bytes, metrics_path=None):
     def model_status(name, version, label):
-        return status_json(manager.statuses(name, version, label))
+        return responses.to_json(responses.model_status(manager.statuses(name, version, label)))
 
     def model_metadata(name, version, label):
         servable = manager.resolve(name, version, label)
-        return {"model_spec": {"name": name, "signature_name": "",
-                               "version": str(servable.version)},
-                "metadata": {"signature_def": json_format.MessageToDict(
-                    signature_def_map(servable), preserving_proto_field_name=True)}}
+        return responses.model_metadata_json(responses.model_metadata(servable))
 
     def predict(name, version, label, body):
         servable = manager.resolve(name, version, label)
@@ -88,42 +81,64 @@ def create_app(manager, metrics, max_request_bytes, metrics_path=None):
         _, results = inference.classify(servable, signature_name, examples)
         return {"result": [[[label, score] for label, score in row] for row in results]}
 
+    def regress(name, version, label, body):
+        raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                           "Regress is not supported: tfllm exports no regression signatures.")
+
+    def start_stream(name, version, label, body):
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            raise invalid('generateStream takes a JSON object with a "prompt" string and '
+                          'optional max_new_tokens, temperature, top_k, top_p and seed.')
+        settings = {key: value for key, value in body.items() if key != "prompt"}
+        return GenerationStream(manager.resolve(name, version, label), body["prompt"], settings,
+                                on_close=lambda end: metrics.stream_ended(name, end))
+
+    async def events(stream):
+        """Sends each chunk as it is produced; a client that goes away cancels this
+        generator (Starlette watches for the disconnect), which ends the generation.
+        The call was observed when the stream started (its prefill, as a latency)."""
+        version = str(stream.servable.version)
+        try:
+            while True:
+                chunk = await run_in_threadpool(next, stream, None)
+                if chunk is None:
+                    break
+                yield _event({"text": chunk.text, "num_tokens": chunk.num_tokens,
+                              "finished": chunk.finished, "version": version})
+        except ServingError as error:  # after the 200 header: reported as an event
+            yield _event({"error": error.message, "code": error.code.name}, "error")
+        except Exception as error:  # a server fault mid-stream: report, log, keep serving
+            logging.exception("internal error in GenerateStream (REST)")
+            yield _event({"error": f"Internal error: {error}", "code": "INTERNAL"}, "error")
+        finally:
+            stream.close()
+
+    handlers = {"predict": predict, "classify": classify, "regress": regress,
+                "generatestream": start_stream}
+
     async def models(request):
-        started = time.perf_counter()
         match = _PATH.match(request.url.path)
         name = match["name"] if match else None
-        api = "unknown"
+        method = (match["method"] or "").lower() if match else ""
+        api = "GetModelMetadata" if match and match["metadata"] else (
+            _API.get(method, "GetModelStatus") if match else "unknown")
         try:
-            if not match or (request.method == "GET") == bool(match["method"]):
-                raise invalid(f"Malformed request: {request.method} {request.url.path}")
-            version, label = match["version"], match["label"]
-            if request.method == "GET":
-                api = "GetModelMetadata" if match["metadata"] else "GetModelStatus"
-                handler = model_metadata if match["metadata"] else model_status
-                result = await run_in_threadpool(handler, name, version, label)
-            else:
-                api = match["method"].capitalize()
-                try:
-                    body = json.loads(await _read_body(request, max_request_bytes))
-                except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                    raise invalid(f"The request body is not valid JSON: {error}.") from None
-                handler = {"predict": predict, "classify": classify}.get(match["method"].lower())
-                if handler is None:
-                    raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                       "Regress is not supported: tfllm exports no regression "
-                                       "signatures.")
-                result = await run_in_threadpool(handler, name, version, label, body)
-        except _TooLarge as error:
-            metrics.observe(name, api, "REST", "RESOURCE_EXHAUSTED", started)
-            return JSONResponse({"error": str(error)}, status_code=413)
+            with responses.observed(metrics, name, api, "REST"):
+                if not match or (request.method == "GET") == bool(method):
+                    raise invalid(f"Malformed request: {request.method} {request.url.path}")
+                version, label = match["version"], match["label"]
+                if request.method == "GET":
+                    handler = model_metadata if match["metadata"] else model_status
+                    result = await run_in_threadpool(handler, name, version, label)
+                else:
+                    body = await _read_json(request, max_request_bytes)
+                    result = await run_in_threadpool(handlers[method], name, version, label,
+                                                     body)
         except ServingError as error:
-            metrics.observe(name, api, "REST", error.code.name, started)
             return _error(error)
-        except Exception as error:  # a server fault: answer, log, keep serving
-            print(f"tfllm.serve: internal error on {request.url.path}: {error!r}", flush=True)
-            metrics.observe(name, api, "REST", "INTERNAL", started)
-            return _error(ServingError(grpc.StatusCode.INTERNAL, f"Internal error: {error}"))
-        metrics.observe(name, api, "REST", "OK", started)
+        if isinstance(result, GenerationStream):
+            return StreamingResponse(events(result), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
         return JSONResponse(result)
 
     async def prometheus(request):

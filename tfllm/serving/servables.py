@@ -14,6 +14,7 @@ import time
 
 import grpc
 import tensorflow as tf
+from absl import logging
 import tensorflow_text  # noqa: F401  registers the tokenizer ops exported models use
 from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
@@ -44,13 +45,18 @@ class Servable:
                           f"{', '.join(sorted(self.signature_defs))}).")
         return name, self.signature_defs[name]
 
-    def run(self, signature_name, inputs):
-        """Runs a signature on numpy inputs; returns numpy outputs."""
-        function = self.model.signatures[signature_name]
+    def call(self, signature_name, tensors):
+        """Runs a signature on tensors; returns its output tensors (a bad input is
+        INVALID_ARGUMENT with the graph's own message)."""
         try:
-            outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
+            return self.model.signatures[signature_name](**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise invalid(_readable(getattr(error, "message", str(error)))) from None
+
+    def run(self, signature_name, inputs):
+        """Runs a signature on numpy inputs; returns numpy outputs."""
+        outputs = self.call(signature_name, {key: tf.constant(value)
+                                             for key, value in inputs.items()})
         return {key: value.numpy() for key, value in outputs.items()}
 
     def close(self):
@@ -61,7 +67,8 @@ class Servable:
 
 def _readable(message):
     """The useful line of a TensorFlow error: an in-graph assertion's own message."""
-    asserted = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    # "assertion failed: [message] [Condition ...] ...": the message may hold brackets.
+    asserted = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*\n|\s*$)", message)
     if asserted:
         return asserted.group(1)
     lines = [line.strip() for line in message.splitlines() if line.strip()]
@@ -185,15 +192,15 @@ class ModelManager:
             self._set_status(name, version, State.END, grpc.StatusCode.UNKNOWN, message)
             if self._metrics:
                 self._metrics.load_attempt(path, "error")
-            print(f"tfllm.serve: {message}", flush=True)
+            logging.error("%s", message)
             return
         with self._lock:
             self._servables.setdefault(name, {})[version] = servable
             self._set_status(name, version, State.AVAILABLE)
         if self._metrics:
             self._metrics.load_attempt(path, "success")
-        print(f"tfllm.serve: loaded {name} version {version} from {path} in "
-              f"{time.perf_counter() - started:.1f}s", flush=True)
+        logging.info("loaded %s version %d from %s in %.1fs", name, version, path,
+                     time.perf_counter() - started)
 
     def _run_warmup(self, servable):
         path = os.path.join(servable.path, WARMUP_FILE)
@@ -220,7 +227,7 @@ class ModelManager:
                 try:
                     self.poll()
                 except Exception as error:  # a bad poll must not end the server
-                    print(f"tfllm.serve: polling failed: {error}", flush=True)
+                    logging.warning("polling failed: %s", error)
 
         thread = threading.Thread(target=loop, name="tfllm-poll", daemon=True)
         thread.start()

@@ -25,14 +25,11 @@ HTTP_STATUS = {
 class ServingError(Exception):
     """A request that cannot be served: `code` is a grpc.StatusCode."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, http_status=None):
         super().__init__(message)
         self.code = code
         self.message = message
-
-    @property
-    def http_status(self):
-        return HTTP_STATUS.get(self.code, 500)
+        self.http_status = http_status or HTTP_STATUS.get(code, 500)
 
 
 def invalid(message):
