@@ -31,8 +31,8 @@ BENCHMARKS = {
     "input_pipeline": ("tf.data reader vs what training consumes", [], ["--steps=100"]),
     "preprocess": ("Beam cleaning at 1 and 2 workers vs a single-process loop", [],
                    ["--repeat=4"]),
-    "serve": ("serving latency and throughput, REST/gRPC, batching off/on",
-              ["--seconds=2"], ["--seconds=20", "--clients=64"]),
+    "serve": ("serving latency by length, throughput batching off/on, streamed generation",
+              ["--seconds=4"], ["--seconds=20", "--clients=64"]),
     "generate": ("generation tokens/s with and without the KV cache", [],
                  ["--preset=gpt2_small", "--new=240"]),
 }

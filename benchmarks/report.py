@@ -47,12 +47,29 @@ def _rows(name, r):
                          f"{cell[False]['requests_per_second']:,.0f} (p99 "
                          f"{cell[True]['p99_ms']:.0f} / {cell[False]['p99_ms']:.0f} ms)",
                          f"{r['batching_speedup_at_most_clients'][transport]:.2f}x"))
+        tokens = r["text_tokens"]
+        for transport in ("rest", "grpc"):
+            latency, stream = r["latency"][transport], r["streaming"][transport]
+            rows.append((f"{transport} p50 ms: {tokens['short']} / {tokens['long']}-token text",
+                         f"{latency['short']:.1f} / {latency['long']:.1f}",
+                         f"{latency['short_over_long']:.2f}x"))
+            rows.append((f"{transport} stream: first token / whole {stream['tokens']}-token "
+                         "answer (not streamed), ms",
+                         f"{stream['time_to_first_token_ms']:.0f} / {stream['generate_ms']:.0f} "
+                         f"({stream['tokens_per_second']:.0f} tokens/s streamed)",
+                         f"{stream['first_token_over_answer']:.3f}x"))
         return rows
     if name == "generate":
         return [(f"{r['preset']} tokens/s: KV cache / no cache (graph)",
                  f"{r['cache_graph_tokens_per_second']:,} / "
                  f"{r['no_cache_graph_tokens_per_second']:,}", f"{r['cache_over_no_cache']:.1f}x"),
-                ("KV cache under XLA tokens/s", f"{r['cache_xla_tokens_per_second']:,}", "")]
+                ("KV cache under XLA tokens/s", f"{r['cache_xla_tokens_per_second']:,}", "")] + [
+                (f"{name} prompt ({p['prompt_tokens']}+{p['new_tokens']}) tokens/s: prefilled "
+                 "at its length / over the whole cache",
+                 f"{p['prompt_length_prefill_tokens_per_second']:,} / "
+                 f"{p['whole_cache_prefill_tokens_per_second']:,}",
+                 f"{p['prompt_length_over_whole_cache']:.2f}x")
+                for name, p in r["prompt_lengths"].items()]
     return [(key, str(value), "") for key, value in r.items()]
 
 

@@ -22,6 +22,9 @@ BATCHING = """max_batch_size { value: 16 }
 batch_timeout_micros { value: 20000 }
 num_batch_threads { value: 2 }
 pad_variable_length_inputs: true
+allowed_batch_sizes: 4
+allowed_batch_sizes: 16
+tfllm_length_buckets: 40
 """
 MAX_REQUEST_BYTES = 1 << 18
 

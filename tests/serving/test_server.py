@@ -149,6 +149,7 @@ def test_bad_stream_requests_get_tf_serving_codes(server):
              "max_new_tokens must be at least 1"),
             (PROMPTS[0], "gpt_generator", {"top_p": 2.0}, ("INVALID_ARGUMENT", 400),
              "top_p must be in (0, 1]"),
+            ("a " * 40, "gpt_generator", {}, ("INVALID_ARGUMENT", 400), "no room"),
             ("", "gpt_generator", {}, ("INVALID_ARGUMENT", 400), "non-empty prompt")]:
         for client, status in ((grpc_client, code[0]), (rest, code[1])):
             with pytest.raises(ServerError) as error:
@@ -428,6 +429,12 @@ def test_client_command_over_rest_and_grpc(server):
              f"--text={PROMPTS[0]}", "--temperature=0.8", "--seed=2", "--max_new_tokens=3"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "num_tokens: 3" in result.stdout, result.stderr
+        result = subprocess.run(
+            [sys.executable, "-m", "tfllm.client", address, "--model=gpt_generator",
+             f"--text={PROMPTS[0]}", "--stream", "--max_new_tokens=4"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.startswith(PROMPTS[0]) and "(4 tokens, version 1)" in result.stdout
     result = subprocess.run([sys.executable, "-m", "tfllm.client", "--server=127.0.0.1:1",
                              "--model=x", "--text=a"], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=120)

@@ -230,9 +230,11 @@ class GeneratorModule(tf.Module):
                 tf.debugging.assert_positive(lengths, "every prompt needs at least one token"),
                 tf.debugging.assert_less(lengths, context, (
                     f"a prompt leaves no room in the model's context of {context} tokens"))]):
+            # Created here, so that nothing runs the model before the checks passed.
             total = tf.minimum(context, tf.reduce_max(lengths) + tf.reduce_max(max_new_tokens))
-        prompt_mask = tf.ones_like(ids).to_tensor(0, shape=tf.stack([tf.shape(prompt)[0], total]))
-        return ids.to_tensor(0), prompt_mask
+            prompt_mask = tf.ones_like(ids).to_tensor(
+                0, shape=tf.stack([tf.shape(prompt)[0], total]))
+            return ids.to_tensor(0), prompt_mask
 
     def _continuation(self, tokens, prompt_mask, generated):
         """The generated text of each row, without <|endoftext|>."""

@@ -70,21 +70,22 @@ class GenerationStream:
         inputs = {name: self._state[name] for name in self._state_names
                   if name not in self._settings}
         try:
-            self._state = self.servable.call("stream_step", {**inputs, **self._settings})
+            state = self.servable.call("stream_step", {**inputs, **self._settings})
         except Exception:
             self._outcome = "error"
             raise
-        finished = bool(self._state["finished"])
+        # Read from `state`: a client that went away may close the stream meanwhile.
+        self._state, finished = state, bool(state["finished"])
         if finished:
             self._outcome = "finished"
-        text = self._state["text"].numpy()[0].decode("utf-8", "replace")
+        text = state["text"].numpy()[0].decode("utf-8", "replace")
         # A trailing replacement character may be a character still being spelled
         # out byte by byte: it is sent once the text after it exists, or at the end.
         stable = text if finished else text.rstrip(_INCOMPLETE)
         new = stable[len(self._sent):] if stable.startswith(self._sent) else ""
         self._sent += new
         self._finished = finished
-        return Chunk(new, int(self._state["generated"].numpy()[0]), finished)
+        return Chunk(new, int(state["generated"].numpy()[0]), finished)
 
     def close(self):
         """Ends the generation; `on_close` learns how: finished, cancelled or error."""
