@@ -28,6 +28,7 @@ from tfllm.data import schema
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import build_pretraining_model, configs
 from tfllm.models.stats import model_stats
+from tfllm.training import inputs
 from tfllm.training.config import TrainConfig
 from tfllm.training.monitoring import measure_peak_flops
 from tfllm.training.trainer import Trainer
@@ -140,7 +141,7 @@ def _accumulation_cost(config):
             global_batch_size=FLAGS.batch, grad_accum_steps=k, jit_compile=FLAGS.jit_compile,
             peak_tflops=1.0), tf.distribute.OneDeviceStrategy("/cpu:0"), manifest,
             report=lambda line: None)
-        iterator = trainer._train_iterator(0)
+        iterator = inputs.train_iterator(trainer.strategy, trainer.config, 0, {})
         trainer._train_step(iterator)["loss"].numpy()
         start = time.perf_counter()
         for _ in range(FLAGS.steps):
