@@ -25,6 +25,9 @@ flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].
 flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
                           "few texts of the model's own data).")
 FLAGS = flags.FLAGS
+CONVERTED_SAMPLES = {"bert": ["The capital of France is Paris.",
+                              "Computers make very fast, very accurate mistakes."],
+                     "gpt": ["The capital of France is", "Once upon a time"]}
 
 
 def main(argv):
@@ -42,7 +45,12 @@ def main(argv):
         module = modules.EncoderModule(model, tokenizer, FLAGS.fill_mask_top_k)
     else:
         module = modules.GeneratorModule(model, tokenizer, FLAGS.max_new_tokens)
-    samples = FLAGS.sample_text or _sample_texts(os.path.dirname(tokenizer.path), kind)
+    if FLAGS.sample_text:
+        samples = FLAGS.sample_text
+    elif manifest.get("converted"):  # no data of its own: a few everyday texts
+        samples = CONVERTED_SAMPLES[kind]
+    else:
+        samples = _sample_texts(os.path.dirname(tokenizer.path), kind)
     path = export_module(module, FLAGS.export_base, FLAGS.name, samples)
     print(f"exported {path} (signatures: {', '.join(module.signature_names)})")
 

@@ -3,11 +3,10 @@
 import filecmp
 import json
 import os
-import shutil
 
 from tfllm.components.base import Component, ComponentError, run_module
 from tfllm.data import readers
-from tfllm.text.tokenizers import load_tokenizer
+from tfllm.text.tokenizers import copy_tokenizer, load_tokenizer
 
 
 class ExampleGen(Component):
@@ -123,8 +122,7 @@ class Transform(Component):
         with open(examples.path("manifest.json")) as f:
             described = json.load(f)["tokenizer"]
         os.makedirs(outputs["tokenizer"])
-        target = os.path.join(outputs["tokenizer"], described["file"])
-        shutil.copyfile(examples.path(described["file"]), target)
+        target = copy_tokenizer(examples.path(described["file"]), outputs["tokenizer"])
         tokenizer = load_tokenizer(target)
         if tokenizer.vocab_size != described["vocab_size"]:
             raise ComponentError(f"The tokenizer has {tokenizer.vocab_size} tokens; the "

@@ -283,7 +283,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
                           f"{labels or 'none'}. Set --label_field or --label_from_filename.")
 
     if config.tokenizer:
-        tokenizer_path = config.tokenizer
+        tokenizer_path = tokenizers.resolve(config.tokenizer)
         report(f"[2/3] using the given tokenizer {tokenizer_path}")
     else:
         sample = min(num_documents, config.tokenizer_max_documents)
@@ -292,10 +292,8 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         tokenizer_path = tokenizers.train_tokenizer(
             config.family, clean_sample(clean_dir, sample), config.vocab_size, temporary)
     tokenizer = tokenizers.load_tokenizer(tokenizer_path)
-    if config.tokenizer:  # copied in, so the artifact is self-contained
-        tokenizer_path = os.path.join(temporary, os.path.basename(config.tokenizer))
-        with open(config.tokenizer, "rb") as src, open(tokenizer_path, "wb") as dst:
-            dst.write(src.read())
+    if config.tokenizer:  # copied in (with its casing or merges), so the artifact is
+        tokenizer_path = tokenizers.copy_tokenizer(tokenizer_path, temporary)  # self-contained
     if labels:
         with open(os.path.join(temporary, "labels.txt"), "w") as f:
             f.write("\n".join(labels) + "\n")

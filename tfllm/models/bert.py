@@ -83,8 +83,10 @@ class BertPretrainer(BackboneTask):
         init = activations.initializer(config)
         self.mlm_head = keras_hub.layers.MaskedLMHead(
             token_embedding=backbone.token_embedding,
-            intermediate_activation=activations.get(config.activation),
-            layer_norm_epsilon=config.layer_norm_epsilon, kernel_initializer=init,
+            intermediate_activation=activations.get(config.mlm_head_activation or
+                                                    config.activation),
+            layer_norm_epsilon=config.mlm_head_layer_norm_epsilon or config.layer_norm_epsilon,
+            kernel_initializer=init,
             dtype=config.dtype, name="mlm_head")
         self.nsp_head = keras.layers.Dense(2, kernel_initializer=init, dtype=config.dtype,
                                            name="nsp_head")

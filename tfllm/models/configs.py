@@ -70,6 +70,11 @@ class BertConfig(TransformerConfig):
 
     type_vocab_size: int = 2
     layer_norm_epsilon: float = 1e-12
+    # The MLM head's own settings where a published model's differ from its encoder's
+    # (keras-hub's BertMaskedLM: exact GELU and epsilon 1e-5 over a tanh-GELU encoder);
+    # empty / 0: the encoder's.
+    mlm_head_activation: str = ""
+    mlm_head_layer_norm_epsilon: float = 0.0
 
     family: typing.ClassVar[str] = "bert"
 
@@ -78,6 +83,11 @@ class BertConfig(TransformerConfig):
         if not isinstance(self.type_vocab_size, int) or self.type_vocab_size <= 0:
             raise ConfigError("bert config field 'type_vocab_size' must be a positive "
                               f"integer, got {self.type_vocab_size!r}.")
+        if self.mlm_head_activation not in ("", *ACTIVATIONS):
+            raise ConfigError("bert config field 'mlm_head_activation' must be empty or one of "
+                              f"{', '.join(ACTIVATIONS)}; got {self.mlm_head_activation!r}.")
+        if not self.mlm_head_layer_norm_epsilon >= 0:
+            raise ConfigError("bert config field 'mlm_head_layer_norm_epsilon' must be >= 0.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -112,8 +112,8 @@ class EncoderModule(tf.Module):
         self.tokenizer = tokenizer.keras_tokenizer
         # A second tokenizer that keeps "[MASK]" whole instead of lower-casing and splitting it.
         self.mask_tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=self.tokenizer.get_vocabulary(), lowercase=True, strip_accents=True,
-            oov_token="[UNK]", special_tokens=["[MASK]"], special_tokens_in_strings=True)
+            vocabulary=self.tokenizer.get_vocabulary(), oov_token="[UNK]",
+            special_tokens=["[MASK]"], special_tokens_in_strings=True, **tokenizer.options)
         self.special = tokenizer.special_ids
         self.vocabulary = tf.constant(self.tokenizer.get_vocabulary())
         self.packer = _packer(pretrainer.config.max_sequence_length, self.special)

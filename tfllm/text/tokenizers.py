@@ -1,4 +1,6 @@
-"""Tokenizer training and loading: WordPiece for BERT, SentencePiece BPE for GPT.
+"""Tokenizers: WordPiece for BERT, SentencePiece BPE for GPT (both trained here), and
+the published vocabularies of converted checkpoints (BERT's vocab.txt with its
+casing, GPT-2's byte-level BPE vocab.json + merges.txt).
 
 Training uses keras-hub's WordPiece vocabulary learner (tensorflow-text's
 `bert_vocab_from_dataset` underneath) and the SentencePiece trainer. Loading
@@ -7,7 +9,9 @@ exported SavedModels run, so preprocessing and serving tokenize identically.
 """
 
 import io
+import json
 import os
+import shutil
 
 import keras_hub
 import sentencepiece as spm
@@ -17,12 +21,15 @@ from tfllm.errors import ConfigError
 
 WORDPIECE_FILE = "vocab.txt"
 SENTENCEPIECE_FILE = "tokenizer.model"
+BPE_VOCABULARY_FILE, BPE_MERGES_FILE = "vocab.json", "merges.txt"
+# Beside a published WordPiece vocabulary: its casing ({"lowercase": .., "strip_accents": ..}).
+OPTIONS_FILE = "tokenizer_options.json"
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 END_OF_TEXT = "<|endoftext|>"
 
 
 class TextTokenizer:
-    """A trained tokenizer: batch tokenization in Python plus its special ids."""
+    """A tokenizer: batch tokenization in Python plus its special ids."""
 
     def __init__(self, path):
         self.path = path
@@ -35,10 +42,26 @@ class TextTokenizer:
             self.special_ids = {"pad": processor.pad_id(), "unk": processor.unk_id(),
                                 "end_of_text": processor.eos_id()}
             self.vocab_size = processor.get_piece_size()
+        elif path.endswith(BPE_VOCABULARY_FILE):
+            self.family = "gpt"
+            merges = os.path.join(os.path.dirname(path), BPE_MERGES_FILE)
+            if not os.path.exists(merges):
+                raise ConfigError(f"GPT-2 vocabulary {path} needs {BPE_MERGES_FILE} beside it.")
+            self.keras_tokenizer = keras_hub.tokenizers.GPT2Tokenizer(vocabulary=path,
+                                                                      merges=merges)
+            vocabulary = self.keras_tokenizer.get_vocabulary()
+            if END_OF_TEXT not in vocabulary:
+                raise ConfigError(f"GPT-2 vocabulary {path} lacks {END_OF_TEXT}.")
+            end_of_text = self.keras_tokenizer.token_to_id(END_OF_TEXT)
+            # GPT-2 has no padding or unknown token: <|endoftext|> pads (as in keras-hub).
+            self.special_ids = {"pad": end_of_text, "unk": end_of_text,
+                                "end_of_text": end_of_text}
+            self.vocab_size = len(vocabulary)
         else:
             self.family = "bert"
+            self.options = wordpiece_options(path)
             self.keras_tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-                vocabulary=path, lowercase=True, strip_accents=True, oov_token="[UNK]")
+                vocabulary=path, oov_token="[UNK]", **self.options)
             vocabulary = self.keras_tokenizer.get_vocabulary()
             missing = [t for t in BERT_SPECIAL_TOKENS if t not in vocabulary]
             if missing:
@@ -62,7 +85,53 @@ class TextTokenizer:
         return text.decode("utf-8") if isinstance(text, bytes) else text
 
 
+def wordpiece_options(path):
+    """The casing of a WordPiece vocabulary: tfllm's own are lowercased without
+    accents; a published one says so in OPTIONS_FILE beside it."""
+    options = {"lowercase": True, "strip_accents": True}
+    sidecar = os.path.join(os.path.dirname(path), OPTIONS_FILE)
+    if os.path.exists(sidecar):
+        with open(sidecar) as f:
+            options.update(json.load(f))
+    return options
+
+
+def tokenizer_files(path):
+    """The files that make up the tokenizer at `path` (the vocabulary first)."""
+    directory, name = os.path.split(path)
+    companions = {BPE_VOCABULARY_FILE: [BPE_MERGES_FILE], SENTENCEPIECE_FILE: []}.get(
+        name, [OPTIONS_FILE])
+    return [path] + [os.path.join(directory, companion) for companion in companions
+                     if os.path.exists(os.path.join(directory, companion))]
+
+
+def copy_tokenizer(path, directory):
+    """Copies the tokenizer's files into `directory`; returns the new vocabulary path."""
+    for source in tokenizer_files(path):
+        shutil.copyfile(source, os.path.join(directory, os.path.basename(source)))
+    return os.path.join(directory, os.path.basename(path))
+
+
+def resolve(path):
+    """A tokenizer path: a vocabulary file, or a directory holding one (a converted
+    model directory names its tokenizer in config.json)."""
+    if os.path.isdir(path):
+        config = os.path.join(path, "config.json")
+        if os.path.exists(config):
+            with open(config) as f:
+                described = json.load(f).get("tokenizer", {})
+            if "file" in described:
+                return os.path.join(path, described["file"])
+        for name in (WORDPIECE_FILE, SENTENCEPIECE_FILE, BPE_VOCABULARY_FILE):
+            if os.path.exists(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise ConfigError(f"Directory {path} holds no tokenizer ({WORDPIECE_FILE}, "
+                          f"{SENTENCEPIECE_FILE} or {BPE_VOCABULARY_FILE}).")
+    return path
+
+
 def load_tokenizer(path):
+    path = resolve(path)
     if not os.path.exists(path):
         raise ConfigError(f"Tokenizer file {path} does not exist.")
     return TextTokenizer(path)

@@ -1,4 +1,5 @@
-"""Reading a trained model directory back: architecture, weights and tokenizer."""
+"""Reading a trained (or converted) model directory back: architecture, weights and
+tokenizer."""
 
 import json
 import os
@@ -19,10 +20,15 @@ def load_trained(model_dir, with_tokenizer=True):
         raise ConfigError(f"{model_dir} has no config.json: it is not a tfllm model directory.")
     with open(path) as f:
         saved = json.load(f)
-    data_dir = saved["train"]["data_dir"]
-    manifest = output.read_manifest(data_dir)
     config = configs.from_dict(saved["model"])
-    model = tasks.task_for(manifest, config).build_model(config)
+    if "train" not in saved:  # converted from a published checkpoint (tfllm.convert)
+        manifest = {"kind": saved["kind"], "tokenizer": saved["tokenizer"], "converted": True}
+        model = tasks.TASKS[saved["kind"]]().build_model(config)
+        vocabulary_dir = model_dir
+    else:
+        vocabulary_dir = saved["train"]["data_dir"]
+        manifest = output.read_manifest(vocabulary_dir)
+        model = tasks.task_for(manifest, config).build_model(config)
     merged = os.path.join(model_dir, "merged.weights.h5")
     if os.path.exists(merged):  # LoRA training: adapters merged into the base kernels
         model.load_weights(merged)
@@ -33,5 +39,5 @@ def load_trained(model_dir, with_tokenizer=True):
         tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
     tokenizer = None
     if with_tokenizer:
-        tokenizer = load_tokenizer(os.path.join(data_dir, manifest["tokenizer"]["file"]))
+        tokenizer = load_tokenizer(os.path.join(vocabulary_dir, manifest["tokenizer"]["file"]))
     return model, manifest, tokenizer
