@@ -112,7 +112,12 @@ def main(argv):
         raise ConfigError("--model_dir is required.")
     model, train_manifest, _ = load_trained(FLAGS.model_dir, with_tokenizer=False)
     with open(os.path.join(FLAGS.model_dir, "config.json")) as f:
-        data_dir = FLAGS.data or json.load(f)["train"]["data_dir"]
+        trained_on = json.load(f).get("train", {}).get("data_dir")
+    data_dir = FLAGS.data or trained_on
+    if not data_dir:
+        raise ConfigError(f"{FLAGS.model_dir} was converted from a published checkpoint and "
+                          "has no data of its own: give --data (made by tfllm.preprocess "
+                          f"--tokenizer={FLAGS.model_dir}).")
     manifest = readers.load_manifest(data_dir, FLAGS.split)
     if manifest["kind"] != train_manifest["kind"]:
         raise ConfigError(f"{data_dir} holds {manifest['kind']} data but the model was trained "

@@ -17,6 +17,7 @@ from tfllm.data import readers
 from tfllm.errors import ConfigError
 from tfllm.models import config_flags, configs
 from tfllm.training import strategy as strategies
+from tfllm.training.artifacts import pretrained_architecture
 from tfllm.training.config import TrainConfig
 from tfllm.training.trainer import Trainer
 
@@ -38,9 +39,14 @@ FLAGS = flags.FLAGS
 
 
 def model_config_from_flags(manifest):
-    """The preset with flag overrides; vocab size taken from the data unless set."""
-    config = config_flags.config_from_flags()
-    if FLAGS["vocab_size"].value is None:
+    """The preset with flag overrides, or the --init_checkpoint model's architecture
+    (fine-tuning keeps it); vocab size taken from the data unless set or pretrained."""
+    pretrained = pretrained_architecture(FLAGS.init_checkpoint)
+    config = config_flags.config_from_flags(base=pretrained)
+    if pretrained is not None and FLAGS["preset"].present:
+        print(f"architecture from --init_checkpoint {FLAGS.init_checkpoint} "
+              f"(--preset={FLAGS.preset} is not used)")
+    if FLAGS["vocab_size"].value is None and pretrained is None:
         config = configs.override(config, {"vocab_size": manifest["tokenizer"]["vocab_size"]})
     if FLAGS.precision:
         config = configs.override(config, {"dtype": FLAGS.precision})

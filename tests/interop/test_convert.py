@@ -14,7 +14,7 @@ import safetensors.numpy
 import tensorflow as tf
 
 from tests.interop import published
-from tfllm import convert
+from tfllm.interop import conversion as convert
 from tfllm.generation.decoding import Generator
 from tfllm.generation.sampling import SamplingConfig
 from tfllm.text.tokenizers import load_tokenizer

@@ -26,15 +26,16 @@ def define_flags(flag_values=flags.FLAGS):
                             flag_values=flag_values)
 
 
-def config_from_flags(flag_values=flags.FLAGS):
-    """The preset named by `--preset` with every field flag that was set applied."""
-    config = configs.get_preset(flag_values.preset)
+def config_from_flags(flag_values=flags.FLAGS, base=None):
+    """The preset named by `--preset` (or the `base` config, e.g. a pretrained
+    model's) with every field flag that was set applied."""
+    config = base or configs.get_preset(flag_values.preset)
     valid = {field.name for field in dataclasses.fields(config)}
     overrides = {name: flag_values[name].value for name in _field_names()
                  if flag_values[name].value is not None}
     misplaced = sorted(set(overrides) - valid)
     if misplaced:
+        origin = "the --init_checkpoint model" if base else f"preset {flag_values.preset!r}"
         raise configs.ConfigError(
-            f"Flag(s) --{', --'.join(misplaced)} do not apply to {config.family} preset "
-            f"{flag_values.preset!r}.")
+            f"Flag(s) --{', --'.join(misplaced)} do not apply to {config.family} {origin}.")
     return configs.override(config, overrides)

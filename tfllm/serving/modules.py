@@ -245,7 +245,10 @@ class GeneratorModule(tf.Module):
             lengths=generated)
         continuation = tf.ragged.boolean_mask(continuation,
                                               tf.not_equal(continuation, self.end_of_text))
-        return self.tokenizer.detokenize(continuation)
+        # Byte-level tokens may stop inside a character: answers are valid UTF-8 (JSON
+        # needs it), with U+FFFD where bytes do not form one, as Python's decoding does.
+        return tf.strings.unicode_transcode(self.tokenizer.detokenize(continuation), "UTF-8",
+                                            "UTF-8", errors="replace")
 
     def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
         params = {"max_new_tokens": max_new_tokens, "temperature": temperature,

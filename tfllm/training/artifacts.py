@@ -41,3 +41,13 @@ def load_trained(model_dir, with_tokenizer=True):
     if with_tokenizer:
         tokenizer = load_tokenizer(os.path.join(vocabulary_dir, manifest["tokenizer"]["file"]))
     return model, manifest, tokenizer
+
+
+def pretrained_architecture(init_checkpoint):
+    """The config of an --init_checkpoint model directory (trained or converted), or None
+    (a checkpoint prefix, or nothing)."""
+    path = os.path.join(init_checkpoint or "", "config.json")
+    if not init_checkpoint or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return configs.from_dict(json.load(f)["model"])
