@@ -2,7 +2,9 @@
 
 corpus -> BERT pretraining data -> BERT pretraining -> classification data (with the
 pretraining vocabulary) -> fine-tuning (full or LoRA) -> evaluation -> infra
-validation -> push as `bert_classifier`.
+validation -> push as `bert_classifier`. With `--start_from=CONVERTED_DIR` (a
+published BERT made a tfllm model by `tfllm.convert`) the pretraining stages are
+replaced by importing that model, and the classification data uses its vocabulary.
 """
 
 from absl import flags
@@ -14,6 +16,7 @@ from tfllm.components import (
     ExampleGen,
     ExampleValidator,
     InfraValidator,
+    ModelImporter,
     Pipeline,
     Pusher,
     StatisticsGen,
@@ -29,26 +32,31 @@ REQUESTS = ["Computers make very fast, very accurate mistakes.",
 
 def create_pipeline(root, destination, pretrain_data, pretrain, classify_data, finetune,
                     metric="accuracy", threshold=None, baseline=None, min_examples=100,
-                    beam_args=()):
-    """Each stage's arguments are flag lists (see `read_flagfile`)."""
-    examples = ExampleGen(pretrain_data, beam_args, component_id="PretrainExampleGen")
-    statistics = StatisticsGen(examples.outputs["examples"], "PretrainStatisticsGen")
-    validated = ExampleValidator(statistics.outputs["statistics"], examples.outputs["examples"],
-                                 {"train": min_examples, "eval": 1},
-                                 component_id="PretrainExampleValidator")
-    transform = Transform(examples.outputs["examples"])
-    pretrainer = Trainer(examples.outputs["examples"], pretrain,
-                         anomalies=validated.outputs["anomalies"], component_id="Pretrainer")
-    classify_examples = ExampleGen(classify_data, beam_args, tokenizer=transform.outputs[
-        "tokenizer"], component_id="ClassifyExampleGen")
+                    beam_args=(), start_from=None):
+    """Each stage's arguments are flag lists (see `read_flagfile`); `start_from` (a
+    converted model directory) replaces pretraining."""
+    if start_from:
+        imported = ModelImporter(start_from)
+        base_model, tokenizer = imported.outputs["model"], imported.outputs["tokenizer"]
+    else:
+        examples = ExampleGen(pretrain_data, beam_args, component_id="PretrainExampleGen")
+        statistics = StatisticsGen(examples.outputs["examples"], "PretrainStatisticsGen")
+        validated = ExampleValidator(
+            statistics.outputs["statistics"], examples.outputs["examples"],
+            {"train": min_examples, "eval": 1}, component_id="PretrainExampleValidator")
+        tokenizer = Transform(examples.outputs["examples"]).outputs["tokenizer"]
+        base_model = Trainer(examples.outputs["examples"], pretrain,
+                             anomalies=validated.outputs["anomalies"],
+                             component_id="Pretrainer").outputs["model"]
+    classify_examples = ExampleGen(classify_data, beam_args, tokenizer=tokenizer,
+                                   component_id="ClassifyExampleGen")
     classify_statistics = StatisticsGen(classify_examples.outputs["examples"],
                                         "ClassifyStatisticsGen")
     classify_validated = ExampleValidator(
         classify_statistics.outputs["statistics"], classify_examples.outputs["examples"],
-        {"train": min_examples, "eval": 1}, tokenizer=transform.outputs["tokenizer"],
+        {"train": min_examples, "eval": 1}, tokenizer=tokenizer,
         component_id="ClassifyExampleValidator")
-    fine_tuner = Trainer(classify_examples.outputs["examples"], finetune,
-                         base_model=pretrainer.outputs["model"],
+    fine_tuner = Trainer(classify_examples.outputs["examples"], finetune, base_model=base_model,
                          anomalies=classify_validated.outputs["anomalies"],
                          component_id="FineTuner")
     evaluator = Evaluator(fine_tuner.outputs["model"], metric, threshold, baseline,
@@ -75,6 +83,8 @@ flags.DEFINE_float("min_accuracy", None, "Evaluator: absolute accuracy threshold
 flags.DEFINE_string("baseline", "majority_class", "Evaluator: a baseline to beat ('' none).")
 flags.DEFINE_integer("min_examples", 100, "ExampleValidator: fewest train examples.")
 flags.DEFINE_multi_string("beam_arg", [], "Beam pipeline option for the data jobs.")
+flags.DEFINE_string("start_from", "", "A model directory made by tfllm.convert: fine-tune it "
+                    "instead of pretraining (the pretraining flags are then not used).")
 FLAGS = flags.FLAGS
 
 
@@ -88,7 +98,8 @@ def main(argv):
         read_flagfile(FLAGS.classify_data_flagfile, *FLAGS.classify_data_arg),
         read_flagfile(FLAGS.finetune_flagfile, *FLAGS.finetune_arg),
         threshold=FLAGS.min_accuracy, baseline=FLAGS.baseline or None,
-        min_examples=FLAGS.min_examples, beam_args=FLAGS.beam_arg)
+        min_examples=FLAGS.min_examples, beam_args=FLAGS.beam_arg,
+        start_from=FLAGS.start_from or None)
     run_and_report(pipeline)
 
 

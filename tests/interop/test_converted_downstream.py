@@ -146,3 +146,29 @@ def test_a_converted_gpt2_is_evaluated_on_data_made_with_its_tokenizer(converted
             capture_output=True, text=True, timeout=300)
         assert result.returncode == code, result.stderr[-2000:]
         assert expected in " ".join((result.stdout + result.stderr).split())
+
+
+def test_the_fine_tuning_pipeline_starts_from_a_converted_model(converted, tmp_path):
+    from pipelines.bert_pretrain_finetune import create_pipeline
+    from tfllm.components import LocalRunner
+
+    root, _ = converted
+    classify_data = ["--kind=classify", f"--input={FORTUNES}/startrek,{FORTUNES}/zippy",
+                     "--label_from_filename", "--text_split=delimiter", "--delimiter=%",
+                     "--filter_overrides=min_words=3,min_stop_words=0",
+                     "--disable_filters=curly_brace,top_ngrams", "--nodedup_lines",
+                     "--sequence_length=32", "--eval_fraction=0.2", "--num_shards=1"]
+    finetune = ["--preset=bert_tiny", "--train_steps=4", "--global_batch_size=8",
+                "--eval_steps=1", "--nojit_compile", "--peak_tflops=1"]
+    pipeline = create_pipeline(str(tmp_path / "pipeline"), str(tmp_path / "export"), [], [],
+                               classify_data, finetune, baseline=None, min_examples=10,
+                               start_from=str(root / "tfllm_hf_bert"))
+    lines = []
+    produced, summary = LocalRunner(log=lines.append).run(pipeline)
+    states = {component: state for component, state, _ in summary}
+    assert "Pretrainer" not in states and states["ModelImporter"] == "ran", states
+    assert set(states.values()) == {"ran"}, "\n".join(lines[-30:])
+    assert any("architecture from --init_checkpoint" in line for line in lines)
+    assert os.listdir(tmp_path / "export" / "bert_classifier") == ["1"]
+    tokenizer = produced["ModelImporter"]["tokenizer"]
+    assert tokenizer.properties["vocab_size"] == len(published.wordpiece_vocabulary(True))

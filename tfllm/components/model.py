@@ -1,12 +1,57 @@
-"""Trainer (tfllm.train) and Evaluator (tfllm.evaluate plus a blessing)."""
+"""ModelImporter (a converted published model), Trainer (tfllm.train) and Evaluator
+(tfllm.evaluate plus a blessing)."""
 
+import hashlib
 import json
 import os
+import shutil
 
 from tfllm.components.base import Component, ComponentError, run_module
+from tfllm.text.tokenizers import copy_tokenizer, load_tokenizer, resolve
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
 LOWER_IS_BETTER = ("loss", "perplexity", "mlm_loss")
+
+
+class ModelImporter(Component):
+    """A model directory made by `tfllm.convert` (or trained elsewhere) as the
+    pipeline's Model and Tokenizer artifacts, as TFX's Importer brings external
+    artifacts in: copied, so the pipeline's lineage does not depend on the source
+    staying put; the source's files enter the cache key."""
+
+    OUTPUTS = {"model": "Model", "tokenizer": "Tokenizer"}
+
+    def __init__(self, source, component_id="ModelImporter"):
+        source = os.path.abspath(source)
+        if not os.path.isfile(os.path.join(source, "config.json")):
+            raise ComponentError(f"{source} is not a tfllm model directory (no config.json); "
+                                 "make one with python -m tfllm.convert.")
+        super().__init__(component_id, parameters={"source": source,
+                                                   "files": _digest_tree(source)})
+
+    def execute(self, inputs, outputs, context):
+        source = self.parameters["source"]
+        shutil.copytree(source, outputs["model"])
+        os.makedirs(outputs["tokenizer"])
+        vocabulary = copy_tokenizer(resolve(outputs["model"]), outputs["tokenizer"])
+        tokenizer = load_tokenizer(vocabulary)
+        with open(os.path.join(source, "config.json")) as f:
+            model = json.load(f)["model"]
+        return {"model": {"imported_from": source, "family": model["family"]},
+                "tokenizer": {"file": os.path.basename(vocabulary), "family": tokenizer.family,
+                              "vocab_size": tokenizer.vocab_size}}
+
+
+def _digest_tree(directory):
+    """A digest of every file's path, size and modification time under `directory`."""
+    digest = hashlib.sha256()
+    for root, _, names in sorted(os.walk(directory)):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            digest.update(f"{os.path.relpath(path, directory)}:{stat.st_size}:"
+                          f"{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 class Trainer(Component):
