@@ -282,3 +282,28 @@ def test_convert_command_and_its_errors(made, tmp_path):
         assert message in paragraph and "Traceback" not in paragraph, result.stderr
         assert not output.exists() and not [p for p in os.listdir(tmp_path)
                                              if p.startswith(f".out_{source.name}")]
+
+
+def test_sharded_files_without_prefixes_or_heads_convert_too(made, tmp_path):
+    """What BertModel saves: no `bert.` prefix, no heads, here in two shards with an
+    index; the encoder equals the full file's conversion, the heads are reported."""
+    tensors = {name[len("bert."):]: value for name, value in made["hf_bert_tensors"].items()
+               if name.startswith("bert.")}
+    names = sorted(tensors)
+    directory = tmp_path / "bert_model"
+    published.hf_bert_dir(str(directory), made["cased"], {}, lowercase=False)
+    os.remove(directory / "model.safetensors")
+    weight_map = {}
+    for index, part in enumerate((names[::2], names[1::2])):
+        shard = f"model-0000{index + 1}-of-00002.safetensors"
+        safetensors.numpy.save_file({n: tensors[n] for n in part}, str(directory / shard))
+        weight_map.update({n: shard for n in part})
+    with open(directory / "model.safetensors.index.json", "w") as f:
+        json.dump({"weight_map": weight_map}, f)
+    notes = []
+    model, _, _ = convert.import_checkpoint(str(directory), "hf", str(tmp_path / "out"),
+                                            report=notes.append)
+    full, _, _ = load_trained(str(made["root"] / "tfllm_hf_bert"))
+    for a, b in zip(model.backbone.weights, full.backbone.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert notes and "predictions" in notes[0] and "seq_relationship" in notes[0]

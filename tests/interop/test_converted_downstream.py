@@ -2,6 +2,7 @@
 published vocabulary, fine-tuning (full and LoRA) from the converted model, export,
 serving, generation."""
 
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,31 @@ def test_fine_tuned_from_a_converted_model_exports_and_serves(converted):
         np.testing.assert_allclose(outputs["scores"], expected, atol=1e-5)
     finally:
         server.stop()
+
+
+def test_a_fine_tuned_classifier_goes_back_to_hf_and_keras_hub(converted, tmp_path):
+    import keras_hub
+    import safetensors.numpy
+
+    root, manifest = converted
+    tuned = str(root / "full") if os.path.exists(root / "full") else _fine_tune(
+        root, manifest, "full")
+    model, labels_manifest, _ = load_trained(tuned)
+    convert.export_model(tuned, "hf", str(tmp_path / "hf"))
+    tensors = safetensors.numpy.load_file(str(tmp_path / "hf" / "model.safetensors"))
+    np.testing.assert_array_equal(tensors["classifier.weight"],
+                                  np.asarray(model.classifier_head.kernel).T)
+    assert convert._weight_difference(
+        model, keras_hub.models.Backbone.from_preset(str(tmp_path / "hf"))) == 0.0
+    with open(tmp_path / "hf" / "config.json") as f:
+        assert list(json.load(f)["id2label"].values()) == labels_manifest["labels"]
+    convert.export_model(tuned, "keras_hub", str(tmp_path / "kh"))
+    task = keras_hub.models.BertTextClassifier.from_preset(str(tmp_path / "kh"),
+                                                           preprocessor=None)
+    ids = np.random.default_rng(5).integers(5, model.config.vocab_size, (2, 10)).astype(np.int32)
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids),
+              "segment_ids": np.zeros_like(ids)}
+    np.testing.assert_allclose(model(inputs), task(inputs), atol=1e-4)
 
 
 def _classifier(directory):

@@ -166,15 +166,13 @@ def export_model(model_dir_path, to, output, overwrite=False):
 
     model_dir.check_output(output, overwrite)
     model, manifest, tokenizer = load_trained(model_dir_path)
-    if manifest["kind"] not in ("bert", "gpt"):
-        raise ConfigError(f"{model_dir_path} is a {manifest['kind']} model; --to exports "
-                          "pretrained BERT and GPT models (their backbones and heads).")
+    labels = manifest.get("labels") if manifest["kind"] == "classify" else None
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
     try:
         (exporting.write_hf if to == "hf" else exporting.write_keras_hub)(
-            model, tokenizer, temporary)
+            model, tokenizer, temporary, labels)
         if os.path.exists(output):
             shutil.rmtree(output)
         os.rename(temporary, output)

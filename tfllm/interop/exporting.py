@@ -28,10 +28,11 @@ def _bpe_files(tokenizer):
     return vocabulary, merges
 
 
-def write_hf(model, tokenizer, directory):
-    """config.json, model.safetensors and the tokenizer files Transformers reads."""
+def write_hf(model, tokenizer, directory, labels=None):
+    """config.json, model.safetensors and the tokenizer files Transformers reads (a
+    classifier's `labels` become id2label)."""
     _require_published_family(tokenizer, "Hugging Face")
-    huggingface.write(model, directory)
+    huggingface.write(model, directory, labels)
     length = model.config.max_sequence_length
     if tokenizer.family == "bert":
         shutil.copyfile(tokenizer.path, os.path.join(directory, tokenizers.WORDPIECE_FILE))
@@ -55,8 +56,9 @@ def write_hf(model, tokenizer, directory):
         json.dump(settings, f, indent=2)
 
 
-def write_keras_hub(model, tokenizer, directory):
-    """A keras-hub preset: the backbone (BERT with its BertMaskedLM head) and tokenizer."""
+def write_keras_hub(model, tokenizer, directory, labels=None):
+    """A keras-hub preset: the backbone (BERT with its BertMaskedLM head, or a
+    classifier as BertTextClassifier) and the tokenizer."""
     _require_published_family(tokenizer, "keras-hub")
     if tokenizer.family == "bert":
         keras_tokenizer = keras_hub.models.BertTokenizer(

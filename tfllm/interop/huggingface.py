@@ -109,6 +109,12 @@ def _lookup(tensors, name):
 
 
 def entries(model):
+    if hasattr(model, "classifier_head"):
+        if model.config.family != "bert":
+            raise ConfigError("A GPT classifier has no Hugging Face counterpart tfllm writes "
+                              "(GPT2ForSequenceClassification scores without a bias); export "
+                              "BERT classifiers or pretrained models.")
+        return tensor_names.bert_classifier_entries(model)
     return (tensor_names.bert_entries(model) if model.config.family == "bert"
             else tensor_names.gpt2_entries(model))
 
@@ -192,10 +198,16 @@ def hf_config(config):
             "bos_token_id": config.vocab_size - 1, "eos_token_id": config.vocab_size - 1}
 
 
-def write(model, directory):
-    """config.json and model.safetensors of a tfllm model (the tokenizer is written
-    by the caller)."""
+def write(model, directory, labels=None):
+    """config.json and model.safetensors of a tfllm model (a classifier with its
+    `labels`); the tokenizer is written by the caller."""
+    config = hf_config(model.config)
+    if labels is not None:
+        config.update(architectures=["BertForSequenceClassification"],
+                      problem_type="single_label_classification",
+                      id2label={str(i): label for i, label in enumerate(labels)},
+                      label2id={label: i for i, label in enumerate(labels)})
     with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(hf_config(model.config), f, indent=2)
+        json.dump(config, f, indent=2)
     safetensors.numpy.save_file(tensors_of(model), os.path.join(directory, WEIGHTS_FILE),
                                 metadata={"format": "pt"})

@@ -37,10 +37,20 @@ def load(directory):
 
 
 def write(model, tokenizer, directory):
-    """A preset of the tfllm model's backbone (BERT: with its BertMaskedLM head)."""
+    """A preset of the tfllm model's backbone (BERT: with its BertMaskedLM head; a
+    BERT classifier: as BertTextClassifier)."""
     backbone = keras_hub_models.keras_hub_backbone(model.config)
     keras_hub_models.copy_backbone(model.backbone, backbone, to_tfllm=False)
-    if model.config.family == "bert":
+    if hasattr(model, "classifier_head"):
+        if model.config.family != "bert":
+            raise ConfigError("keras-hub's GPT-2 has no classifier task; export BERT "
+                              "classifiers or pretrained models.")
+        task = keras_hub.models.BertTextClassifier(backbone=backbone,
+                                                   num_classes=model.num_classes,
+                                                   preprocessor=None)
+        task.get_layer("logits").set_weights(model.classifier_head.get_weights())
+        task.save_to_preset(directory)
+    elif model.config.family == "bert":
         task = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
         keras_hub_models.copy_mlm_head(model.mlm_head, task.masked_lm_head)
         task.save_to_preset(directory)

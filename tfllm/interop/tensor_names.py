@@ -54,7 +54,23 @@ def _attention_projection(hf_name, dense, transpose, output=False):
 
 def bert_entries(model):
     """Entries of a tfllm BertPretrainer, named as in HF's BertForPreTraining."""
-    backbone = model.backbone
+    head = model.mlm_head
+    entries = bert_encoder_entries(model.backbone)
+    entries += _dense("cls.predictions.transform.dense", head._intermediate_dense)
+    entries += _layer_norm("cls.predictions.transform.LayerNorm", head._intermediate_layer_norm)
+    entries.append(Entry("cls.predictions.bias", head._bias))
+    entries += _dense("cls.seq_relationship", model.nsp_head)
+    return entries
+
+
+def bert_classifier_entries(model):
+    """Entries of a tfllm BERT SequenceClassifier, as in HF's
+    BertForSequenceClassification (a dense layer on the pooled output)."""
+    return bert_encoder_entries(model.backbone) + _dense("classifier", model.classifier_head)
+
+
+def bert_encoder_entries(backbone):
+    """The encoder's entries (BertModel's, under `bert.`), pooler included."""
     entries = [
         Entry("bert.embeddings.word_embeddings.weight", backbone.token_embedding.embeddings),
         Entry("bert.embeddings.position_embeddings.weight",
@@ -74,13 +90,7 @@ def bert_entries(model):
         entries += _dense(f"{prefix}.intermediate.dense", block._feedforward_intermediate_dense)
         entries += _dense(f"{prefix}.output.dense", block._feedforward_output_dense)
         entries += _layer_norm(f"{prefix}.output.LayerNorm", block._feedforward_layer_norm)
-    head = model.mlm_head
-    entries += _dense("bert.pooler.dense", backbone.pooler)
-    entries += _dense("cls.predictions.transform.dense", head._intermediate_dense)
-    entries += _layer_norm("cls.predictions.transform.LayerNorm", head._intermediate_layer_norm)
-    entries.append(Entry("cls.predictions.bias", head._bias))
-    entries += _dense("cls.seq_relationship", model.nsp_head)
-    return entries
+    return entries + _dense("bert.pooler.dense", backbone.pooler)
 
 
 def gpt2_entries(model):
