@@ -60,7 +60,9 @@ flags.DEFINE_integer("minhash_bands", 16, "LSH bands (must divide the permutatio
 flags.DEFINE_float("minhash_threshold", 0.7, "Jaccard similarity that makes a duplicate.")
 flags.DEFINE_integer("minhash_ngram", 5, "Word n-gram size of the shingles.")
 
-flags.DEFINE_string("tokenizer", "", "An existing vocab.txt or tokenizer.model; empty: train.")
+flags.DEFINE_string("tokenizer", "", "An existing tokenizer: vocab.txt, tokenizer.model, a GPT-2 "
+                    "vocab.json (merges.txt beside it) or a model directory (tfllm.convert's); "
+                    "empty: train one.")
 flags.DEFINE_string("tokenizer_family", "",
                     "bert (WordPiece) or gpt (SentencePiece BPE); default follows --kind.")
 flags.DEFINE_integer("vocab_size", 4096, "Vocabulary size of a trained tokenizer.")

@@ -175,6 +175,12 @@ def test_bert_conversion_equals_numpy_bert_and_keras_hubs_reading(made, name):
     assert tokenizer.options == {"lowercase": False, "strip_accents": False}  # cased
 
 
+def test_tf1_casing_is_read_off_the_vocabulary(made):
+    from tfllm.interop import tf1_bert
+
+    assert tf1_bert.is_cased(made["cased"]) and not tf1_bert.is_cased(made["uncased"])
+
+
 def test_tf1_and_hf_conversions_hold_the_same_weights(made):
     hf, _, _ = load_trained(str(made["root"] / "tfllm_hf_bert"))
     tf1, _, _ = load_trained(str(made["root"] / "tfllm_tf1_bert"))

@@ -57,7 +57,7 @@ class JobConfig:
     scrub_pii: bool = True
     dedup: DedupConfig = DedupConfig()
     examples: object = None
-    tokenizer: str = ""  # an existing vocab.txt / tokenizer.model; empty: train one
+    tokenizer: str = ""  # an existing tokenizer file or model directory; empty: train one
     tokenizer_family: str = ""  # bert (WordPiece) or gpt (SentencePiece); default by kind
     vocab_size: int = 4096
     tokenizer_max_documents: int = 100_000
