@@ -3,8 +3,6 @@ and back out (the library behind `python -m tfllm.convert`)."""
 
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
@@ -167,15 +165,6 @@ def export_model(model_dir_path, to, output, overwrite=False):
     model_dir.check_output(output, overwrite)
     model, manifest, tokenizer = load_trained(model_dir_path)
     labels = manifest.get("labels") if manifest["kind"] == "classify" else None
-    parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
-    try:
+    with model_dir.written_atomically(output, overwrite) as temporary:
         (exporting.write_hf if to == "hf" else exporting.write_keras_hub)(
             model, tokenizer, temporary, labels)
-        if os.path.exists(output):
-            shutil.rmtree(output)
-        os.rename(temporary, output)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise

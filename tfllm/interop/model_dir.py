@@ -4,6 +4,7 @@ tokenizer's files under tokenizer/, and converted_from.json (where it came from)
 Written under a temporary name and renamed into place, so a failed conversion
 leaves nothing behind."""
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -61,14 +62,28 @@ def _digest(path):
     return sha.hexdigest()
 
 
-def write(output, model, write_tokenizer, source, overwrite=False):
-    """Writes the converted model at `output`; `write_tokenizer(directory)` writes the
-    tokenizer's files and returns the vocabulary's name. Returns the tokenizer."""
+@contextlib.contextmanager
+def written_atomically(output, overwrite=False):
+    """Yields a temporary directory beside `output` that replaces `output` when the
+    block succeeds and is removed when it fails."""
     check_output(output, overwrite)
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
     try:
+        yield temporary
+        if os.path.exists(output):
+            shutil.rmtree(output)
+        os.rename(temporary, output)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def write(output, model, write_tokenizer, source, overwrite=False):
+    """Writes the converted model at `output`; `write_tokenizer(directory)` writes the
+    tokenizer's files and returns the vocabulary's name. Returns the tokenizer."""
+    with written_atomically(output, overwrite) as temporary:
         os.makedirs(os.path.join(temporary, TOKENIZER_DIR))
         vocabulary = write_tokenizer(os.path.join(temporary, TOKENIZER_DIR))
         tokenizer = tokenizers.load_tokenizer(os.path.join(temporary, TOKENIZER_DIR, vocabulary))
@@ -89,10 +104,4 @@ def write(output, model, write_tokenizer, source, overwrite=False):
             json.dump({**source, "path": os.path.abspath(source["path"]), "sha256": files,
                        "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                            timespec="seconds")}, f, indent=2)
-        if os.path.exists(output):
-            shutil.rmtree(output)
-        os.rename(temporary, output)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return tokenizer
