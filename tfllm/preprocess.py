@@ -15,6 +15,7 @@ from tfllm.data.bert_examples import BertExampleConfig
 from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
 from tfllm.data.gpt_examples import GptExampleConfig
+from tfllm.data.language import LanguageConfig
 from tfllm.data.near_dedup import MinHashConfig
 from tfllm.data.normalize import NormalizeConfig
 from tfllm.data.sources import SourceConfig
@@ -50,6 +51,10 @@ flags.DEFINE_integer("max_chars", 1_000_000, "Documents longer than this are dro
 flags.DEFINE_list("filter_overrides", [],
                   "Quality-filter thresholds as name=value (e.g. min_words=5).")
 flags.DEFINE_list("disable_filters", [], "Quality rules to turn off, by name.")
+flags.DEFINE_list("languages", [], "Keep documents identified as these languages (ISO 639-1, "
+                  "e.g. en); empty: no language identification.")
+flags.DEFINE_float("min_language_score", 0.5, "Lowest identifier probability kept (C4 uses "
+                   "0.99 on web pages; short texts score lower).")
 flags.DEFINE_boolean("scrub_pii", True, "Replace e-mails, IP addresses and phone numbers.")
 flags.DEFINE_boolean("dedup_documents", True, "Exact document deduplication.")
 flags.DEFINE_boolean("dedup_lines", True, "Remove lines repeated across the corpus.")
@@ -125,6 +130,8 @@ def config_from_flags():
         normalize=NormalizeConfig(unicode_form=FLAGS.unicode_form,
                                   on_undecodable=FLAGS.on_undecodable,
                                   max_chars=FLAGS.max_chars),
+        language=LanguageConfig(languages=tuple(FLAGS.languages),
+                                min_score=FLAGS.min_language_score),
         filters=filter_config_from_overrides(overrides, FLAGS.disable_filters),
         scrub_pii=FLAGS.scrub_pii,
         dedup=job.DedupConfig(exact_documents=FLAGS.dedup_documents, lines=FLAGS.dedup_lines,

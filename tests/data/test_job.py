@@ -112,6 +112,7 @@ def _preprocess(*args, cwd=REPO):
     (["--input_format=csv"], "--input_format must be one of"),
     (["--filter_overrides=min_wordz=3"], "min_wordz"),
     (["--minhash_bands=7"], "bands"),
+    (["--languages=en,xx"], "unknown language code(s) xx"),
     (["--flagfile=/nonexistent.flags"], "nonexistent.flags"),
 ])
 def test_cli_configuration_errors_exit_2_before_work(tmp_path, args, message):

@@ -19,6 +19,8 @@ class Document(typing.NamedTuple):
     source: str = ""
     label: str = ""
     undecodable_bytes: int = 0  # bytes replaced by U+FFFD when the source was decoded
+    language: str = ""  # ISO 639-1 code, when language identification ran
+    language_score: float = 0.0  # the identifier's probability of that language
 
 
 def counter(name):

@@ -27,6 +27,7 @@ from tfllm.data.dedup import DeduplicateDocuments, DeduplicateLines
 from tfllm.data.documents import COUNTER_NAMESPACE, Document, counter
 from tfllm.data.filters import FilterConfig, QualityFilter
 from tfllm.data.gpt_examples import MakeGptExamples
+from tfllm.data.language import IdentifyLanguage, LanguageConfig
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
@@ -53,6 +54,7 @@ class JobConfig:
     output_dir: str
     source: SourceConfig
     normalize: NormalizeConfig = NormalizeConfig()
+    language: LanguageConfig = LanguageConfig()
     filters: FilterConfig = FilterConfig()
     scrub_pii: bool = True
     dedup: DedupConfig = DedupConfig()
@@ -121,25 +123,32 @@ class _Progress(beam.DoFn):
 
 
 def _to_json_line(document):
-    return json.dumps({"doc_id": document.doc_id, "text": document.text,
-                       "label": document.label, "source": document.source},
-                      ensure_ascii=False)
+    record = {"doc_id": document.doc_id, "text": document.text, "label": document.label,
+              "source": document.source}
+    if document.language:
+        record.update(language=document.language, language_score=document.language_score)
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _from_json_line(line):
     record = json.loads(line)
     return Document(doc_id=record["doc_id"], text=record["text"], source=record["source"],
-                    label=record["label"])
+                    label=record["label"], language=record.get("language", ""),
+                    language_score=record.get("language_score", 0.0))
 
 
 def clean_pipeline(config, pipeline, clean_prefix, files):
-    """Stage 1 onto `pipeline`: read, normalise, filter, scrub, deduplicate, write
+    """Stage 1 onto `pipeline`: read, normalise, identify the language, filter, scrub,
+    deduplicate, write
     `clean_prefix-*.jsonl.gz` and the distinct labels to `clean_prefix-labels`."""
     documents = (pipeline
                  | "Read" >> ReadDocuments(config.source, files)
                  | "Progress" >> beam.ParDo(_Progress("reading"))
-                 | "Normalize" >> NormalizeText(config.normalize)
-                 | "QualityFilter" >> QualityFilter(config.filters))
+                 | "Normalize" >> NormalizeText(config.normalize))
+    if config.language.languages:
+        documents = documents | "IdentifyLanguage" >> beam.ParDo(
+            IdentifyLanguage(config.language))
+    documents = documents | "QualityFilter" >> QualityFilter(config.filters)
     if config.scrub_pii:
         documents = documents | "ScrubPII" >> ScrubPII()
     if config.dedup.exact_documents:
