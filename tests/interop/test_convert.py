@@ -171,7 +171,7 @@ def test_bert_conversion_equals_numpy_bert_and_keras_hubs_reading(made, name):
     np.testing.assert_allclose(outputs["mlm_logits"], mlm, atol=TOLERANCE)
     np.testing.assert_allclose(outputs["nsp_logits"], nsp, atol=TOLERANCE)
     reference = keras_hub.models.Backbone.from_preset(str(made["root"] / "hf_bert"))
-    assert convert._weight_difference(model, reference) == 0.0
+    assert convert.weight_difference(model, reference) == 0.0
     assert tokenizer.options == {"lowercase": False, "strip_accents": False}  # cased
 
 
@@ -251,6 +251,13 @@ def test_convert_command_and_its_errors(made, tmp_path):
     assert "wrote" in result.stdout and "weights equal keras-hub's own reading" in result.stdout
     with open(tmp_path / "ok" / "converted_from.json") as f:
         assert json.load(f)["format"] == "hf"
+    for args, message in [([f"--model_dir={tmp_path / 'ok'}", "--to=hf"], "--to exports"),
+                          ([f"--model_dir={tmp_path / 'ok'}"], "Give --from=PATH"),
+                          ([f"--from={root / 'hf_bert'}", f"--model_dir={tmp_path / 'ok'}"],
+                           "already exists and is not empty")]:
+        result = _convert_cli(*args)
+        assert result.returncode == 2 and message in " ".join(result.stderr.split()), \
+            result.stderr[-1500:]
 
     def broken(name, edit):
         directory = tmp_path / name

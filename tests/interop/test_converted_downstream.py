@@ -114,7 +114,7 @@ def test_a_fine_tuned_classifier_goes_back_to_hf_and_keras_hub(converted, tmp_pa
     tensors = safetensors.numpy.load_file(str(tmp_path / "hf" / "model.safetensors"))
     np.testing.assert_array_equal(tensors["classifier.weight"],
                                   np.asarray(model.classifier_head.kernel).T)
-    assert convert._weight_difference(
+    assert convert.weight_difference(
         model, keras_hub.models.Backbone.from_preset(str(tmp_path / "hf"))) == 0.0
     with open(tmp_path / "hf" / "config.json") as f:
         assert list(json.load(f)["id2label"].values()) == labels_manifest["labels"]

@@ -4,11 +4,16 @@ and back out (the library behind `python -m tfllm.convert`)."""
 import json
 import os
 
+import keras_hub
 import numpy as np
 
 from tfllm.errors import ConfigError
 from tfllm.interop import exporting, huggingface, keras_hub_models, keras_hub_presets
 from tfllm.interop import model_dir, tf1_bert
+from tfllm.models.bert import BertEncoder, BertPretrainer
+from tfllm.models.gpt import GptBackbone, GptCausalLM
+from tfllm.text import tokenizers
+from tfllm.training.artifacts import load_trained
 
 
 def detect(path):
@@ -66,7 +71,7 @@ def import_checkpoint(path, fmt, output, overwrite=False, report=print):
                  f"{_output_difference(model, reference):.2e}")
     elif reference is not None:
         check = (f"weights equal keras-hub's own reading of the same files: max |difference| "
-                 f"{_weight_difference(model, reference):.2e}")
+                 f"{weight_difference(model, reference):.2e}")
     return model, tokenizer, check
 
 
@@ -76,9 +81,6 @@ def config_name(config):
 
 
 def _empty_model(config):
-    from tfllm.models.bert import BertEncoder, BertPretrainer
-    from tfllm.models.gpt import GptBackbone, GptCausalLM
-
     if config.family == "bert":
         return BertPretrainer(BertEncoder(config))
     return GptCausalLM(GptBackbone(config))
@@ -86,8 +88,6 @@ def _empty_model(config):
 
 def _published_tokenizer(path, fmt, config, directory):
     """Copies an HF / TF1 vocabulary with its casing; returns the vocabulary's name."""
-    from tfllm.text import tokenizers
-
     if config.family == "gpt":
         for name in (tokenizers.BPE_VOCABULARY_FILE, tokenizers.BPE_MERGES_FILE):
             if not os.path.exists(os.path.join(path, name)):
@@ -129,15 +129,13 @@ def _published_tokenizer(path, fmt, config, directory):
 def _keras_hub_reading(path, config):
     """keras-hub's own Transformers loader on the same directory: the independent
     reading of the weights the conversion is checked against."""
-    import keras_hub
-
     if (config.family == "gpt" and config.intermediate_size != 4 * config.hidden_size) or (
             config.family == "bert" and config.type_vocab_size != 2):
         return None  # shapes keras-hub's converter does not read
     return keras_hub.models.Backbone.from_preset(path)
 
 
-def _weight_difference(model, reference):
+def weight_difference(model, reference):
     """keras-hub's backbone, mapped into a tfllm model, against the converted one."""
     twin = _empty_model(model.config)
     keras_hub_models.copy_backbone(reference, twin.backbone, to_tfllm=True)
@@ -160,8 +158,6 @@ def _output_difference(model, reference):
 
 def export_model(model_dir_path, to, output, overwrite=False):
     """Writes a tfllm model directory in HF or keras-hub form at `output`."""
-    from tfllm.training.artifacts import load_trained
-
     model_dir.check_output(output, overwrite)
     model, manifest, tokenizer = load_trained(model_dir_path)
     labels = manifest.get("labels") if manifest["kind"] == "classify" else None

@@ -132,7 +132,7 @@ def assign(model, tensors, source):
                 continue
             raise ConfigError(f"{source} lacks tensor {entry.hf_name}; nothing was converted.")
         value = np.asarray(value, np.float32)
-        if isinstance(entry, tensor_names._Fused):
+        if isinstance(entry, tensor_names.Fused):
             parts = entry.split(value) if value.shape[entry.split_axis] % 3 == 0 else None
             if parts is None or any(p.shape != tuple(v.shape)
                                     for p, v in zip(parts, entry.variables)):
@@ -161,7 +161,7 @@ def tensors_of(model):
     """{HF name: numpy array} of a tfllm model."""
     tensors = {}
     for entry in entries(model):
-        if isinstance(entry, tensor_names._Fused):
+        if isinstance(entry, tensor_names.Fused):
             tensors[entry.hf_name] = entry.join([np.asarray(v) for v in entry.variables])
         else:
             tensors[entry.hf_name] = np.ascontiguousarray(entry.to_hf(np.asarray(entry.variable)))

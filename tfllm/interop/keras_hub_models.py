@@ -51,17 +51,6 @@ def config_from_keras_hub(backbone):
     return configs.CONFIG_CLASSES[family](**fields)
 
 
-def differences(config):
-    """What keras-hub's models compute differently from this config (empty: nothing)."""
-    effective = {field: getattr(config, field) for field in FIXED[config.family]}
-    if config.family == "bert":
-        effective["mlm_head_activation"] = config.mlm_head_activation or config.activation
-        effective["mlm_head_layer_norm_epsilon"] = (config.mlm_head_layer_norm_epsilon or
-                                                    config.layer_norm_epsilon)
-    return [f"{field} {effective[field]} (keras-hub: {value})"
-            for field, value in FIXED[config.family].items() if effective[field] != value]
-
-
 def keras_hub_backbone(config):
     """An empty keras-hub backbone shaped like a tfllm config (for export)."""
     shape = dict(vocabulary_size=config.vocab_size, num_layers=config.num_layers,

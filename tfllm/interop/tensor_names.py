@@ -112,7 +112,7 @@ def gpt2_entries(model):
     return entries
 
 
-class _Fused(Entry):
+class Fused(Entry):
     """GPT-2's c_attn: query, key and value side by side in one [hidden, 3 hidden]
     tensor; `variables` are the three kernels (or biases)."""
 
@@ -132,8 +132,8 @@ class _Fused(Entry):
 
 def _fused_qkv(hf_name, attention):
     denses = (attention.query_dense, attention.key_dense, attention.value_dense)
-    return [_Fused(f"{hf_name}.weight", [d.kernel for d in denses], split_axis=1),
-            _Fused(f"{hf_name}.bias", [d.bias for d in denses], split_axis=0)]
+    return [Fused(f"{hf_name}.weight", [d.kernel for d in denses], split_axis=1),
+            Fused(f"{hf_name}.bias", [d.bias for d in denses], split_axis=0)]
 
 
 def tf1_to_hf_name(name):

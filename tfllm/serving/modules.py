@@ -175,7 +175,6 @@ class GeneratorModule(tf.Module):
 
     signature_names = ("serving_default", "generate", "stream_start", "stream_step")
     sample_input = "prompt"
-    STATE = ("index", "tokens", "cache", "logits", "done", "generated", "prompt_mask")
 
     def __init__(self, lm, tokenizer, max_new_tokens=32):
         super().__init__()
