@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from benchmarks import save
 from tfllm.data import job, pii
 from tfllm.data.dedup import normalized_hash
-from tfllm.data.filters import filter_config_from_overrides, first_failed_rule, load_bad_words
+from tfllm.data.filters import apply_rules, filter_config_from_overrides, load_bad_words
 from tfllm.data.near_dedup import MinHashConfig, band_keys, minhash_signature, shingles
 from tfllm.data.normalize import normalize_text
 from tfllm.data.sources import SourceConfig, decode, match_inputs
@@ -34,7 +34,7 @@ FLAGS = flags.FLAGS
 
 FILTERS = filter_config_from_overrides(
     {"min_words": "3", "min_stop_words": "0", "min_alpha_words_ratio": "0.5"},
-    ["curly_brace", "top_ngrams"])
+    ["curly_brace", "top_ngrams", "c4_lines", "fineweb"])
 
 
 def _corpus(scratch):
@@ -71,7 +71,8 @@ def _loop(files):
                 continue
             read += 1
             text = normalize_text(decode(chunk)[0])[0]
-            if first_failed_rule(text, FILTERS, bad_words):
+            text, failed, _ = apply_rules(text, FILTERS, bad_words)
+            if failed:
                 continue
             text = pii.scrub(text)[0]
             digest = normalized_hash(text)

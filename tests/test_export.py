@@ -39,7 +39,8 @@ def classifier_dir(tmp_path_factory):
         source=SourceConfig(patterns=tuple(f"{FORTUNES}/{c}" for c in CATEGORIES),
                             split="delimiter", label_from_filename=True),
         examples=ClassifyExampleConfig(48), eval_fraction=0.2,
-        filters=job.FilterConfig(min_words=3, min_stop_words=0))
+        filters=job.FilterConfig(min_words=3, min_stop_words=0,
+                                 disabled=("c4_lines", "fineweb")))
     manifest = job.run(config, report=lambda line: None)
     keras.utils.set_random_seed(0)
     model_config = configs.override(configs.get_preset("bert_tiny"), {

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 CLEANING = ["--text_split=delimiter", "--delimiter=%",
             "--filter_overrides=min_words=3,min_stop_words=0,min_alpha_words_ratio=0.5",
-            "--disable_filters=curly_brace,top_ngrams", "--num_shards=1"]
+            "--disable_filters=curly_brace,top_ngrams,c4_lines,fineweb", "--num_shards=1"]
 TRAINING = ["--global_batch_size=16", "--learning_rate=3e-3", "--warmup_steps=3",
             "--log_every=10", "--eval_steps=2"]
 FLAG_FILES = {

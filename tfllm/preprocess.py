@@ -50,7 +50,8 @@ flags.DEFINE_string("on_undecodable", "replace",
 flags.DEFINE_integer("max_chars", 1_000_000, "Documents longer than this are dropped.")
 flags.DEFINE_list("filter_overrides", [],
                   "Quality-filter thresholds as name=value (e.g. min_words=5).")
-flags.DEFINE_list("disable_filters", [], "Quality rules to turn off, by name.")
+flags.DEFINE_list("disable_filters", [], "Quality rules to turn off, by name; c4_lines and "
+                  "fineweb turn off those families.")
 flags.DEFINE_list("languages", [], "Keep documents identified as these languages (ISO 639-1, "
                   "e.g. en); empty: no language identification.")
 flags.DEFINE_float("min_language_score", 0.5, "Lowest identifier probability kept (C4 uses "

@@ -19,7 +19,7 @@ from tfllm.components.store import MetadataStore
 FORTUNES = "/usr/share/games/fortunes"
 DATA_FLAGS = ["--kind=gpt", f"--input={FORTUNES}/science", "--text_split=delimiter",
               "--delimiter=%", "--filter_overrides=min_words=3,min_stop_words=0",
-              "--disable_filters=curly_brace,top_ngrams", "--vocab_size=400",
+              "--disable_filters=curly_brace,top_ngrams,c4_lines,fineweb", "--vocab_size=400",
               "--sequence_length=32", "--num_shards=1"]
 
 

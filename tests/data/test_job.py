@@ -20,7 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FORTUNES = "/usr/share/games/fortunes"
 CATEGORIES = ("science", "work")
 SHORT_TEXT_FILTERS = filter_config_from_overrides(
-    {"min_words": "3", "min_stop_words": "0", "min_alpha_words_ratio": "0.5"}, [])
+    {"min_words": "3", "min_stop_words": "0", "min_alpha_words_ratio": "0.5"},
+    ["c4_lines", "fineweb"])
 
 pytestmark = pytest.mark.skipif(not os.path.exists(f"{FORTUNES}/science"),
                                 reason="Debian's fortunes package is installed by setup.sh")

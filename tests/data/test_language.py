@@ -58,7 +58,7 @@ def test_the_clean_corpus_records_language_and_score(tmp_path):
         source=SourceConfig(patterns=(str(source),), split="delimiter"),
         language=LanguageConfig(("en",)),
         filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"},
-                                             ["top_ngrams"]),
+                                             ["top_ngrams", "c4_lines", "fineweb"]),
         dedup=job.DedupConfig(exact_documents=False, lines=False, near=False),
         examples=GptExampleConfig(sequence_length=16), vocab_size=300, num_shards=1,
         eval_fraction=0.0)

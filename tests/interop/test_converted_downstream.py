@@ -50,8 +50,9 @@ def converted(tmp_path_factory):
         kind="classify", output_dir=str(root / "data"), tokenizer=str(root / "tfllm_hf_bert"),
         source=SourceConfig(patterns=tuple(f"{FORTUNES}/{c}" for c in CATEGORIES),
                             split="delimiter", label_from_filename=True),
-        filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"},
-                                             ["curly_brace", "top_ngrams"]),
+        filters=filter_config_from_overrides(
+            {"min_words": "3", "min_stop_words": "0"},
+            ["curly_brace", "top_ngrams", "c4_lines", "fineweb"]),
         dedup=job.DedupConfig(lines=False), examples=ClassifyExampleConfig(32), num_shards=1,
         eval_fraction=0.2)
     manifest = job.run(config, report=lambda line: None)
@@ -161,7 +162,8 @@ def test_a_converted_gpt2_is_evaluated_on_data_made_with_its_tokenizer(converted
     config = job.JobConfig(
         kind="gpt", output_dir=str(tmp_path / "data"), tokenizer=str(root / "tfllm_hf_gpt2"),
         source=SourceConfig(patterns=(f"{FORTUNES}/startrek",), split="delimiter"),
-        filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"}, []),
+        filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"},
+                                             ["c4_lines", "fineweb"]),
         examples=GptExampleConfig(sequence_length=24), num_shards=1, eval_fraction=0.2)
     job.run(config, report=lambda line: None)
     for args, code, expected in [([f"--data={tmp_path / 'data'}"], 0, "perplexity"),
@@ -182,7 +184,8 @@ def test_the_fine_tuning_pipeline_starts_from_a_converted_model(converted, tmp_p
     classify_data = ["--kind=classify", f"--input={FORTUNES}/startrek,{FORTUNES}/zippy",
                      "--label_from_filename", "--text_split=delimiter", "--delimiter=%",
                      "--filter_overrides=min_words=3,min_stop_words=0",
-                     "--disable_filters=curly_brace,top_ngrams", "--nodedup_lines",
+                     "--disable_filters=curly_brace,top_ngrams,c4_lines,fineweb",
+                     "--nodedup_lines",
                      "--sequence_length=32", "--eval_fraction=0.2", "--num_shards=1"]
     finetune = ["--preset=bert_tiny", "--train_steps=4", "--global_batch_size=8",
                 "--eval_steps=1", "--nojit_compile", "--peak_tflops=1"]

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(f"{FORTUNES}/science"),
                                 reason="Debian's fortunes package is installed by setup.sh")
 FLAGS = ["--kind=gpt", f"--input={FORTUNES}/science,{FORTUNES}/work", "--text_split=delimiter",
          "--filter_overrides=min_words=3,min_stop_words=0", "--vocab_size=400",
-         "--disable_filters=curly_brace,top_ngrams", "--sequence_length=32", "--num_shards=2"]
+         "--disable_filters=curly_brace,top_ngrams,c4_lines,fineweb", "--sequence_length=32",
+         "--num_shards=2"]
 
 
 def _command(output_dir):

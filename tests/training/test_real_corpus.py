@@ -25,8 +25,9 @@ def _data(tmp_path, kind, examples):
         kind=kind, output_dir=str(tmp_path / "data"),
         source=SourceConfig(patterns=(f"{FORTUNES}/science", f"{FORTUNES}/work"),
                             split="delimiter"),
-        filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"},
-                                             ["curly_brace", "top_ngrams"]),
+        filters=filter_config_from_overrides(
+            {"min_words": "3", "min_stop_words": "0"},
+            ["curly_brace", "top_ngrams", "c4_lines", "fineweb"]),
         examples=examples, vocab_size=800, num_shards=2, eval_fraction=0.1)
     return config.output_dir, job.run(config, report=lambda line: None)
 

@@ -29,8 +29,9 @@ def test_fine_tuned_classifier_beats_the_majority_baseline(tmp_path):
         kind="classify", output_dir=str(tmp_path / "data"),
         source=SourceConfig(patterns=tuple(f"{FORTUNES}/{c}" for c in CATEGORIES),
                             split="delimiter", label_from_filename=True),
-        filters=filter_config_from_overrides({"min_words": "3", "min_stop_words": "0"},
-                                             ["curly_brace", "top_ngrams"]),
+        filters=filter_config_from_overrides(
+            {"min_words": "3", "min_stop_words": "0"},
+            ["curly_brace", "top_ngrams", "c4_lines", "fineweb"]),
         dedup=job.DedupConfig(lines=False), examples=ClassifyExampleConfig(48),
         vocab_size=600, num_shards=1, eval_fraction=0.2)
     manifest = job.run(config, report=lambda line: None)

@@ -1,13 +1,19 @@
-"""Stage 3: document quality rules with the published C4 and Gopher defaults.
+"""Stage 3: line and document quality rules with the published Gopher, C4 and FineWeb
+defaults.
 
 Gopher: Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights
 from Training Gopher", appendix A.1.1 and table A1 (the MassiveText quality and
 repetition filters), as implemented by datatrove's GopherQualityFilter and
 GopherRepetitionFilter. C4: Raffel et al. 2020, as implemented by TFDS
-`tensorflow_datasets/text/c4_utils.py` (lorem ipsum, curly braces, bad words).
+`tensorflow_datasets/text/c4_utils.py` (lorem ipsum, curly braces, bad words, at
+least 3 sentences; its line rules live in `line_rules` and run first). FineWeb:
+Penedo et al. 2024, as implemented by datatrove's FineWebQualityFilter.
 
 Words are whitespace-separated tokens rather than a tokenizer's: the rules run on
-every document, and a rule stops the evaluation as soon as it fails.
+every document, and a rule stops the evaluation as soon as it fails. C4 counts
+sentences and FineWeb words with NLTK's punkt, which is a download; here a
+sentence ends at ".", "!" or "?" before a space or the line's end, and a FineWeb
+word is a run of word characters or one punctuation mark, as NLTK splits them.
 """
 
 import collections
@@ -20,12 +26,18 @@ import re
 import apache_beam as beam
 
 from tfllm.data.documents import counter
+from tfllm.data.line_rules import LINE_RULE_NAMES, remove_lines
 from tfllm.errors import ConfigError
 
+FINEWEB_RULE_NAMES = ("fineweb_line_punctuation", "fineweb_short_lines",
+                      "fineweb_duplicate_line_chars", "fineweb_list_like")
 RULE_NAMES = ("word_count", "mean_word_length", "symbol_word_ratio", "bullet_lines",
               "ellipsis_lines", "alpha_words", "stop_words", "lorem_ipsum", "curly_brace",
               "bad_words", "duplicate_lines", "duplicate_paragraphs", "top_ngrams",
-              "duplicate_ngrams")
+              "duplicate_ngrams", "c4_min_sentences") + FINEWEB_RULE_NAMES
+# --disable_filters also takes these names for a whole family of rules.
+RULE_GROUPS = {"c4_lines": LINE_RULE_NAMES + ("c4_min_sentences",),
+               "fineweb": FINEWEB_RULE_NAMES}
 
 # Gopher's stop words: real prose uses at least a couple of them.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -37,8 +49,13 @@ _WORD = re.compile(r"\w+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _TOP_NGRAM_SIZES = (2, 3, 4)
 _DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
-_COUNTS = ("min_words", "max_words", "min_stop_words")
-_UNBOUNDED = ("min_mean_word_length", "max_mean_word_length", "max_symbol_word_ratio")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?:\s+|$)")
+_NLTK_WORD = re.compile(r"\w+|[^\w\s]")
+_FINEWEB_STOP_CHARS = (".", "'", '"', "!", "?")
+_COUNTS = ("min_words", "max_words", "min_stop_words", "max_word_length",
+           "min_words_per_line", "min_sentences", "short_line_chars")
+_UNBOUNDED = ("min_mean_word_length", "max_mean_word_length", "max_symbol_word_ratio",
+              "max_newlines_per_word")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,14 +92,28 @@ class FilterConfig:
     # LDNOOBW list (here a short English list, or one word or phrase a line).
     drop_curly_brace: bool = False
     bad_words_file: str = ""  # empty: tfllm/data/resources/bad_words_en.txt
-    disabled: tuple = ()  # names from RULE_NAMES
+    # C4 line rules (line_rules.py) and C4's page rule on sentences.
+    max_word_length: int = 1000  # a line with a longer word is removed
+    min_words_per_line: int = 5  # shorter lines are removed
+    min_sentences: int = 3  # after the line rules, fewer sentences drop the page
+    # FineWeb (datatrove FineWebQualityFilter); lines are split on "\n".
+    min_punctuated_lines_ratio: float = 0.12  # lines ending in . ' " ! ?; at or below drops
+    max_short_lines_ratio: float = 0.67  # lines of at most short_line_chars; at or above drops
+    short_line_chars: int = 30
+    max_duplicate_line_chars_ratio: float = 0.01  # chars in repeated lines; at or above drops
+    max_newlines_per_word: float = 0.3  # list-like pages; above drops
+    disabled: tuple = ()  # names from RULE_NAMES and LINE_RULE_NAMES, or RULE_GROUPS
 
     def __post_init__(self):
-        object.__setattr__(self, "disabled", tuple(self.disabled))
-        unknown = [name for name in self.disabled if name not in RULE_NAMES]
+        known = RULE_NAMES + LINE_RULE_NAMES
+        unknown = [name for name in self.disabled if name not in known + tuple(RULE_GROUPS)]
         if unknown:
             raise ConfigError(f"Unknown quality rule(s) {', '.join(unknown)} in "
-                              f"--disable_filters; rules are {', '.join(RULE_NAMES)}.")
+                              f"--disable_filters; rules are {', '.join(known)}, and "
+                              f"{', '.join(RULE_GROUPS)} name their families.")
+        disabled = dict.fromkeys(
+            rule for name in self.disabled for rule in RULE_GROUPS.get(name, (name,)))
+        object.__setattr__(self, "disabled", tuple(disabled))
         for field in dataclasses.fields(self):
             if field.type in (int, float):
                 _check_threshold(field.name, getattr(self, field.name))
@@ -282,13 +313,50 @@ def _duplicate_ngrams(doc, config, bad_words):
     return False
 
 
+def _sentences(text):
+    return sum(1 for line in text.splitlines() for piece in _SENTENCE_END.split(line)
+               if _LETTER.search(piece) or any(c.isdigit() for c in piece))
+
+
+def _c4_min_sentences(doc, config, bad_words):
+    return _sentences(doc.text) < config.min_sentences
+
+
+def _fineweb_line_punctuation(doc, config, bad_words):
+    lines = doc.text.split("\n")
+    punctuated = sum(line.endswith(_FINEWEB_STOP_CHARS) for line in lines)
+    return punctuated / len(lines) <= config.min_punctuated_lines_ratio
+
+
+def _fineweb_short_lines(doc, config, bad_words):
+    lines = doc.text.split("\n")
+    short = sum(len(line) <= config.short_line_chars for line in lines)
+    return short / len(lines) >= config.max_short_lines_ratio
+
+
+def _fineweb_duplicate_line_chars(doc, config, bad_words):
+    _, chars = _duplicates([line for line in doc.text.split("\n") if line.strip()])
+    return _fraction(chars, len(doc.text.replace("\n", ""))) >= \
+        config.max_duplicate_line_chars_ratio
+
+
+def _fineweb_list_like(doc, config, bad_words):
+    words = len(_NLTK_WORD.findall(doc.text))
+    return _fraction(doc.text.count("\n"), words) > config.max_newlines_per_word
+
+
 _RULES = {"word_count": _word_count, "mean_word_length": _mean_word_length,
           "symbol_word_ratio": _symbol_word_ratio, "bullet_lines": _bullet_lines,
           "ellipsis_lines": _ellipsis_lines, "alpha_words": _alpha_words,
           "stop_words": _stop_words, "lorem_ipsum": _lorem_ipsum,
           "curly_brace": _curly_brace, "bad_words": _bad_words,
           "duplicate_lines": _duplicate_lines, "duplicate_paragraphs": _duplicate_paragraphs,
-          "top_ngrams": _top_ngrams, "duplicate_ngrams": _duplicate_ngrams}
+          "top_ngrams": _top_ngrams, "duplicate_ngrams": _duplicate_ngrams,
+          "c4_min_sentences": _c4_min_sentences,
+          "fineweb_line_punctuation": _fineweb_line_punctuation,
+          "fineweb_short_lines": _fineweb_short_lines,
+          "fineweb_duplicate_line_chars": _fineweb_duplicate_line_chars,
+          "fineweb_list_like": _fineweb_list_like}
 
 
 def first_failed_rule(text, config, bad_words=frozenset()):
@@ -298,6 +366,13 @@ def first_failed_rule(text, config, bad_words=frozenset()):
         if name not in config.disabled and _RULES[name](doc, config, bad_words):
             return name
     return None
+
+
+def apply_rules(text, config, bad_words=frozenset()):
+    """(text after the line rules, the first document rule it then fails or None,
+    {line rule: lines it removed or edited})."""
+    text, touched = remove_lines(text, config)
+    return text, first_failed_rule(text, config, bad_words), touched
 
 
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -332,18 +407,26 @@ class _Filter(beam.DoFn):
         self._bad_words = bad_words
         self._kept = counter("kept_by_quality_filter")
         self._dropped = {rule: counter(f"dropped_{rule}") for rule in RULE_NAMES}
+        self._lines = {rule: counter(f"lines_{rule}") for rule in LINE_RULE_NAMES}
+        self._edited = counter("documents_edited_by_line_rules")
 
     def process(self, document):
-        rule = first_failed_rule(document.text, self._config, self._bad_words)
+        text, rule, touched = apply_rules(document.text, self._config, self._bad_words)
+        for line_rule, lines in touched.items():
+            self._lines[line_rule].inc(lines)
         if rule:
             self._dropped[rule].inc()
             return
         self._kept.inc()
+        if touched:
+            self._edited.inc()
+            document = document._replace(text=text)
         yield document
 
 
 class QualityFilter(beam.PTransform):
-    """PCollection[Document] -> the documents passing every enabled rule."""
+    """PCollection[Document] -> the documents passing every enabled rule, with the
+    lines the enabled line rules remove taken out."""
 
     def __init__(self, config=FilterConfig()):
         super().__init__()
