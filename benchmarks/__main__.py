@@ -31,6 +31,8 @@ BENCHMARKS = {
     "input_pipeline": ("tf.data reader vs what training consumes", [], ["--steps=100"]),
     "preprocess": ("Beam cleaning at 1 and 2 workers vs a single-process loop", [],
                    ["--repeat=4"]),
+    "near_duplicates": ("near-duplicate recall by Jaccard band, chosen layout vs 16 x 8", [],
+                        ["--base=2000", "--per_band=100"]),
     "serve": ("serving latency by length, throughput batching off/on, streamed generation",
               ["--seconds=4"], ["--seconds=20", "--clients=64"]),
     "generate": ("generation tokens/s with and without the KV cache", [],

@@ -23,7 +23,8 @@ from benchmarks import save
 from tfllm.data import job, pii
 from tfllm.data.dedup import normalized_hash
 from tfllm.data.filters import apply_rules, filter_config_from_overrides, load_bad_words
-from tfllm.data.near_dedup import MinHashConfig, band_keys, minhash_signature, shingles
+from tfllm.data.near_dedup import (MinHashConfig, band_keys, minhash_signature, shingle_hashes,
+                                   shingles)
 from tfllm.data.normalize import normalize_text
 from tfllm.data.sources import SourceConfig, decode, match_inputs
 
@@ -79,7 +80,8 @@ def _loop(files):
             if digest in seen:
                 continue
             seen.add(digest)
-            signature = minhash_signature(shingles(text, minhash.ngram_size), minhash)
+            signature = minhash_signature(shingle_hashes(shingles(text, minhash.ngram_size)),
+                                          minhash)
             if any(key in buckets for key in band_keys(signature, minhash)):
                 continue  # a candidate near duplicate (the job also checks the Jaccard)
             buckets.update(dict.fromkeys(band_keys(signature, minhash), digest))

@@ -36,6 +36,15 @@ def _rows(name, r):
                  f"{r['beam_2_workers_documents_per_second']:,} / "
                  f"{r['beam_1_worker_documents_per_second']:,}",
                  f"{r['beam_2_workers_over_1']:.2f}x")]
+    if name == "near_duplicates":
+        chosen, fixed = r["layouts"]
+        names = f"{chosen['bands']}x{chosen['rows']} / {fixed['bands']}x{fixed['rows']}"
+        rows = [(f"near-duplicate recall at Jaccard {band}: {names}",
+                 f"{chosen['recall'][band]:.2f} / {fixed['recall'][band]:.2f}", "")
+                for band in chosen["recall"]]
+        rows.append((f"distinct documents removed of {r['documents'] - r['planted']:,}: {names}",
+                     f"{chosen['false_removals']} / {fixed['false_removals']}", ""))
+        return rows
     if name == "serve":
         most = max(c["clients"] for c in r["cells"])
         rows = []
@@ -107,6 +116,27 @@ def _serve_plot(path, r):
     plt.close(figure)
 
 
+def _near_duplicates_plot(path, r):
+    """Each layout's S-curve, with the recall measured in each Jaccard band on it."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    similarity = [i / 100 for i in range(30, 101)]
+    for layout in r["layouts"]:
+        bands, rows = layout["bands"], layout["rows"]
+        line, = axis.plot(similarity, [1 - (1 - s ** rows) ** bands for s in similarity],
+                          label=f"{bands} bands x {rows} rows: P(candidate)")
+        centres = [sum(map(float, band.split("-"))) / 2 for band in layout["recall"]]
+        axis.plot(centres, list(layout["recall"].values()), "o", color=line.get_color(),
+                  label=f"{bands} x {rows}: measured recall")
+    axis.set_xlabel("5-gram Jaccard of the pair")
+    axis.set_ylabel("probability / recall")
+    axis.legend(fontsize=7)
+    figure.suptitle(f"near duplicates: {r['planted']} planted in {r['documents']:,} documents",
+                    fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def _plot(name, r, path):
     if name == "train":
         labels = ["gpt tfllm", "gpt keras-hub", "bert tfllm", "bert keras-hub"]
@@ -121,6 +151,8 @@ def _plot(name, r, path):
               ["Python loop", "Beam, 1 worker", "Beam, 2 workers"],
               [r["loop_documents_per_second"], r["beam_1_worker_documents_per_second"],
                r["beam_2_workers_documents_per_second"]], "documents/s")
+    elif name == "near_duplicates":
+        _near_duplicates_plot(path, r)
     elif name == "serve":
         _serve_plot(path, r)
     elif name == "generate":

@@ -62,7 +62,9 @@ flags.DEFINE_boolean("dedup_lines", True, "Remove lines repeated across the corp
 flags.DEFINE_integer("min_line_chars", 20, "Shorter lines are never line-deduplicated.")
 flags.DEFINE_boolean("near_dedup", True, "MinHash LSH near-duplicate removal.")
 flags.DEFINE_integer("minhash_permutations", 128, "MinHash signature length.")
-flags.DEFINE_integer("minhash_bands", 16, "LSH bands (must divide the permutations).")
+flags.DEFINE_integer("minhash_bands", 0, "LSH bands (must divide the permutations); 0: "
+                     "the layout that makes a pair at the threshold a candidate with "
+                     "probability 0.95 at the fewest candidates.")
 flags.DEFINE_float("minhash_threshold", 0.7, "Jaccard similarity that makes a duplicate.")
 flags.DEFINE_integer("minhash_ngram", 5, "Word n-gram size of the shingles.")
 

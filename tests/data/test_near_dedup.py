@@ -7,9 +7,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.data.beam_helpers import docs, run_transform
 from tfllm.data.documents import COUNTER_NAMESPACE, Document
-from tfllm.data.near_dedup import (ConnectedComponents, DeduplicateNearDuplicates,
-                                   MinHashConfig, band_keys, estimated_jaccard,
-                                   minhash_signature, shingles)
+from benchmarks.near_duplicates import BANDS, kept_ids, planted_corpus, recall_by_band
+from tfllm.data.near_dedup import (CANDIDATE_PROBABILITY, ConnectedComponents,
+                                   DeduplicateNearDuplicates, MinHashConfig, band_keys,
+                                   candidate_probability, chosen_layout, estimated_jaccard,
+                                   exact_jaccard, minhash_signature, shingle_hashes, shingles)
 from tfllm.errors import ConfigError
 
 BASE = ("It was the best of times, it was the worst of times, it was the age of wisdom, it "
@@ -46,7 +48,15 @@ CHAIN_C = _edit(BASE, [23, 43, 63, 83, 103, 123, 143, 158])
 
 
 def _signature(text, config=MinHashConfig()):
-    return minhash_signature(shingles(text, config.ngram_size), config)
+    return minhash_signature(_hashes(text, config), config)
+
+
+def _hashes(text, config=MinHashConfig()):
+    return shingle_hashes(shingles(text, config.ngram_size))
+
+
+def _signed(shingle_set, config):
+    return minhash_signature(shingle_hashes(shingle_set), config)
 
 
 def test_estimated_jaccard_tracks_the_true_jaccard():
@@ -55,7 +65,7 @@ def test_estimated_jaccard_tracks_the_true_jaccard():
     for edits in ([3], [3, 40], [3, 20, 40, 60, 80], list(range(0, 150, 10))):
         b = shingles(_edit(BASE, edits), 5)
         true = len(a & b) / len(a | b)
-        estimate = estimated_jaccard(minhash_signature(a, config), minhash_signature(b, config))
+        estimate = estimated_jaccard(_signed(a, config), _signed(b, config))
         assert abs(estimate - true) < 0.1, (edits, true, estimate)
 
 
@@ -63,8 +73,8 @@ def test_estimated_jaccard_is_unbiased_across_seeds():
     # Permutations that order shingles alike (e.g. small hash coefficients) fail this.
     common = {f"shared {i}" for i in range(60)}
     a, b = common | {f"a {i}" for i in range(20)}, common | {f"b {i}" for i in range(20)}
-    errors = [estimated_jaccard(minhash_signature(a, MinHashConfig(seed=seed)),
-                                minhash_signature(b, MinHashConfig(seed=seed))) - 0.6
+    errors = [estimated_jaccard(_signed(a, MinHashConfig(seed=seed)),
+                                _signed(b, MinHashConfig(seed=seed))) - 0.6
               for seed in range(20)]
     assert abs(np.mean(errors)) < 0.03
 
@@ -74,18 +84,77 @@ def test_signatures_are_deterministic_and_band_keys_distinct():
     signature = _signature(" ".join(OTHER))
     assert signature.shape == (128,)
     np.testing.assert_array_equal(signature, _signature(" ".join(OTHER)))
-    assert len(set(band_keys(signature, config))) == config.num_bands
+    assert len(set(band_keys(signature, config))) == config.layout[0] == 25
     assert shingles("Two  Words", 5) == {"two words"}
     assert shingles("a b c d e f", 5) == {"a b c d e", "b c d e f"}
 
 
+def test_exact_jaccard_is_the_set_jaccard():
+    a, b = shingles(CHAIN_A, 5), shingles(CHAIN_C, 5)
+    assert exact_jaccard(shingle_hashes(a), shingle_hashes(b)) == \
+        pytest.approx(len(a & b) / len(a | b))
+    assert exact_jaccard(_hashes(THIRD), _hashes(THIRD)) == 1.0
+
+
 def test_the_chain_is_what_the_pipeline_test_needs():
+    # B is a confirmed near duplicate of A and of C, A and C are not of each other.
     config = MinHashConfig()
-    a, b, c = (_signature(t) for t in (CHAIN_A, CHAIN_B, CHAIN_C))
-    assert estimated_jaccard(a, b) >= config.threshold
-    assert estimated_jaccard(b, c) >= config.threshold
-    assert not set(band_keys(a, config)) & set(band_keys(c, config))
-    assert set(band_keys(b, config)) & set(band_keys(c, config)) - set(band_keys(a, config))
+    a, b, c = (_hashes(t) for t in (CHAIN_A, CHAIN_B, CHAIN_C))
+    assert exact_jaccard(a, b) >= config.threshold and exact_jaccard(b, c) >= config.threshold
+    assert exact_jaccard(a, c) < config.threshold
+    keys = [set(band_keys(_signature(t), config)) for t in (CHAIN_A, CHAIN_B, CHAIN_C)]
+    assert keys[0] & keys[1] and keys[1] & keys[2]
+
+
+def _sets_at(similarity, trial, size=200):
+    """Two shingle sets of exactly this Jaccard (|A & B| / |A | B|, union of `size`)."""
+    shared = round(similarity * size)
+    only = (size - shared) // 2
+    common = {f"t{trial} shared {i}" for i in range(shared)}
+    return (common | {f"t{trial} a {i}" for i in range(only)},
+            common | {f"t{trial} b {i}" for i in range(size - shared - only)})
+
+
+@pytest.mark.parametrize("bands", [0, 16])
+def test_candidate_probability_is_the_measured_bucket_sharing_rate(bands):
+    # 300 independent trials (a fresh seed each) at Jaccard 0.7: the fraction of pairs
+    # that share a bucket matches the S-curve within three standard errors.
+    trials = 300
+    shared = 0
+    for trial in range(trials):
+        config = MinHashConfig(num_bands=bands, seed=trial)
+        a, b = _sets_at(0.7, trial)
+        shared += bool(set(band_keys(_signed(a, config), config))
+                       & set(band_keys(_signed(b, config), config)))
+    expected = candidate_probability(0.7, *MinHashConfig(num_bands=bands).layout)
+    assert abs(shared / trials - expected) <= 3 * np.sqrt(
+        max(expected * (1 - expected), 0.01) / trials), (shared / trials, expected)
+
+
+def test_the_layout_is_chosen_from_the_threshold():
+    for threshold in (0.5, 0.7, 0.8, 0.9):
+        bands, rows = chosen_layout(128, threshold)
+        assert bands == 128 // rows
+        assert candidate_probability(threshold, bands, rows) >= CANDIDATE_PROBABILITY
+        assert candidate_probability(threshold, 128 // (rows + 1), rows + 1) < \
+            CANDIDATE_PROBABILITY  # one more row per band would miss the target
+    assert MinHashConfig().layout == (25, 5)
+    assert MinHashConfig(threshold=0.9).layout == chosen_layout(128, 0.9)
+    assert MinHashConfig(num_bands=16).layout == (16, 8)
+
+
+def test_planted_near_duplicates_are_caught_and_distinct_documents_kept(tmp_path):
+    # >= 1,000 real distinct documents (fortunes, Jargon File entries) and 50 planted
+    # copies per Jaccard band, each of measured 5-gram Jaccard with its original.
+    documents, planted = planted_corpus(num_base=1000, per_band=50)
+    assert len(documents) == 1200 and all(
+        band[0] <= similarity < band[1] for band, similarity in planted.values())
+    recall, false_removals = recall_by_band(documents, planted,
+                                            kept_ids(documents, MinHashConfig(), tmp_path))
+    print("near-duplicate recall by Jaccard band:", recall)
+    assert false_removals == 0
+    assert set(recall) == {f"{low:.2f}-{high:.2f}" for low, high in BANDS}
+    assert min(recall.values()) >= 0.9, recall
 
 
 def _planted(rounds=10):
@@ -100,6 +169,7 @@ def test_near_duplicates_removed_one_per_cluster_kept():
     transform, documents = _planted()
     counters = run_transform(transform, documents, [CHAIN_C, " ".join(OTHER), THIRD])
     assert counters["near_duplicates_removed"] == 3
+    assert counters["minhash_pairs_confirmed"] == 3  # A-B, B-C, d02-d07
     assert "unconverged_near_duplicate_labels" not in counters
 
 
@@ -138,4 +208,6 @@ def test_bad_config():
         MinHashConfig(threshold=0)
     with pytest.raises(ConfigError, match="'max_components_rounds'"):
         MinHashConfig(max_components_rounds=0)
-    assert MinHashConfig().rows_per_band == 8
+    with pytest.raises(ConfigError, match=r"'num_bands' \(--minhash_bands\) must be a "
+                                          r"positive integer \(0: chosen from the threshold\)"):
+        MinHashConfig(num_bands=-1)
