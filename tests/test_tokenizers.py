@@ -1,6 +1,11 @@
 """Tokenizer training on real text and loading for preprocessing and serving."""
 
+import io
+
+import keras_hub
 import pytest
+import sentencepiece as spm
+import tensorflow as tf
 
 from tfllm.errors import ConfigError
 from tfllm.text import tokenizers
@@ -15,7 +20,7 @@ TEXTS = [
 
 
 def test_wordpiece_has_bert_special_tokens_first(tmp_path):
-    path = tokenizers.train_wordpiece(TEXTS, 200, str(tmp_path))
+    path = tokenizers.train_tokenizer("bert", TEXTS, 200, str(tmp_path))
     tokenizer = tokenizers.load_tokenizer(path)
     assert tokenizer.special_ids == {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
     ids = tokenizer.tokenize(["The FUTURE is magic.", "zzqx"])
@@ -25,13 +30,41 @@ def test_wordpiece_has_bert_special_tokens_first(tmp_path):
 
 
 def test_sentencepiece_round_trips_any_text_with_byte_fallback(tmp_path):
-    path = tokenizers.train_sentencepiece(TEXTS, 300, str(tmp_path))
+    path = tokenizers.train_tokenizer("gpt", TEXTS, 300, str(tmp_path))
     tokenizer = tokenizers.load_tokenizer(path)
     assert tokenizer.special_ids == {"pad": 0, "unk": 1, "end_of_text": 2}
     text = "Naming things is hard. Ünïcödé ✓ 12345"
     ids = tokenizer.tokenize([text])[0]
     assert tokenizer.special_ids["unk"] not in ids
     assert tokenizer.detokenize(ids) == text
+
+
+def test_wordpiece_from_counts_is_keras_hubs_vocabulary_from_the_texts(tmp_path):
+    texts = TEXTS[:5] + ["Ünïcödé naïve café, 東京 and don't-stop!"]
+    expected = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        tf.data.Dataset.from_tensor_slices(texts * 8).batch(7), 150, lowercase=True,
+        strip_accents=True, reserved_tokens=list(tokenizers.BERT_SPECIAL_TOKENS))
+    counts = tokenizers.count_words("bert", texts * 3) + tokenizers.count_words("bert",
+                                                                              texts * 5)
+    assert counts["cafe"] == 8 and counts["東"] == 8 and counts["'"] == 8
+    path = tokenizers.train_from_counts("bert", counts, 150, str(tmp_path))
+    with open(path, encoding="utf-8") as f:
+        assert f.read().splitlines() == expected
+
+
+def test_sentencepiece_from_counts_is_sentencepiece_on_the_texts(tmp_path):
+    reference = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(TEXTS), model_writer=reference, vocab_size=300,
+        model_type="bpe", byte_fallback=True, character_coverage=0.9995, pad_id=0, unk_id=1,
+        eos_id=2, bos_id=-1, eos_piece=tokenizers.END_OF_TEXT, max_sentence_length=1 << 16,
+        split_digits=True, num_threads=2, minloglevel=2)
+    expected = spm.SentencePieceProcessor(model_proto=reference.getvalue())
+    path = tokenizers.train_tokenizer("gpt", TEXTS, 300, str(tmp_path))
+    learned = spm.SentencePieceProcessor(model_file=path)
+    assert [learned.id_to_piece(i) for i in range(learned.get_piece_size())] == \
+        [expected.id_to_piece(i) for i in range(expected.get_piece_size())]
+    assert learned.encode(TEXTS[:5]) == expected.encode(TEXTS[:5])
 
 
 def test_bad_tokenizer_inputs(tmp_path):

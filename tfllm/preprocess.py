@@ -74,8 +74,6 @@ flags.DEFINE_string("tokenizer", "", "An existing tokenizer: vocab.txt, tokenize
 flags.DEFINE_string("tokenizer_family", "",
                     "bert (WordPiece) or gpt (SentencePiece BPE); default follows --kind.")
 flags.DEFINE_integer("vocab_size", 4096, "Vocabulary size of a trained tokenizer.")
-flags.DEFINE_integer("tokenizer_max_documents", 100_000,
-                     "Documents of the clean corpus used to train the tokenizer.")
 flags.DEFINE_integer("sequence_length", 128, "Tokens per example.")
 flags.DEFINE_float("short_seq_prob", 0.1, "BERT: probability of a shorter target length.")
 flags.DEFINE_float("masked_lm_prob", 0.15, "BERT: fraction of tokens masked.")
@@ -142,7 +140,6 @@ def config_from_flags():
                               minhash=minhash),
         examples=_examples_config(), tokenizer=FLAGS.tokenizer,
         tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
-        tokenizer_max_documents=FLAGS.tokenizer_max_documents,
         eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards)
 
 

@@ -1,8 +1,9 @@
 """The preprocessing job: raw text -> clean corpus -> tokenizer -> TFRecords + manifest.
 
 Two Beam pipelines run on whatever runner the pipeline options name (DirectRunner
-by default; Dataflow, Flink or Spark unchanged). Between them the driver trains
-the tokenizer on the cleaned corpus, the one step that needs all of it at once.
+by default; Dataflow, Flink or Spark unchanged). The first also counts the clean
+corpus's words; between the pipelines the driver trains the tokenizer on those
+counts, the one step that needs the whole corpus's statistics at once.
 """
 
 import dataclasses
@@ -32,6 +33,7 @@ from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
 from tfllm.data.sources import SourceConfig, ReadDocuments, match_inputs
+from tfllm.data.word_counts import WORD_COUNTS_PREFIX, CountWords, read_word_counts
 from tfllm.data.write import SPLITS, WriteTFRecords, split_of
 from tfllm.errors import ConfigError
 from tfllm.text import tokenizers
@@ -62,7 +64,6 @@ class JobConfig:
     tokenizer: str = ""  # an existing tokenizer file or model directory; empty: train one
     tokenizer_family: str = ""  # bert (WordPiece) or gpt (SentencePiece); default by kind
     vocab_size: int = 4096
-    tokenizer_max_documents: int = 100_000
     eval_fraction: float = 0.05
     num_shards: int = 4
     overwrite: bool = False
@@ -130,7 +131,7 @@ def _to_json_line(document):
     return json.dumps(record, ensure_ascii=False)
 
 
-def _from_json_line(line):
+def document_from_json(line):
     record = json.loads(line)
     return Document(doc_id=record["doc_id"], text=record["text"], source=record["source"],
                     label=record["label"], language=record.get("language", ""),
@@ -139,8 +140,8 @@ def _from_json_line(line):
 
 def clean_pipeline(config, pipeline, clean_prefix, files):
     """Stage 1 onto `pipeline`: read, normalise, identify the language, filter, scrub,
-    deduplicate, write
-    `clean_prefix-*.jsonl.gz` and the distinct labels to `clean_prefix-labels`."""
+    deduplicate, write `clean_prefix-*.jsonl.gz`, the distinct labels to
+    `clean_prefix-labels` and, unless a tokenizer is given, the word counts beside."""
     documents = (pipeline
                  | "Read" >> ReadDocuments(config.source, files)
                  | "Progress" >> beam.ParDo(_Progress("reading"))
@@ -162,6 +163,12 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
          | "DistinctLabels" >> beam.Distinct()
          | "WriteLabels" >> beam.io.WriteToText(f"{clean_prefix}-labels", num_shards=1,
                                                 shard_name_template=""))
+    if not config.tokenizer:
+        counts = os.path.join(os.path.dirname(clean_prefix), WORD_COUNTS_PREFIX)
+        _ = (documents
+             | "CountWords" >> CountWords(config.family)
+             | "WriteWordCounts" >> beam.io.WriteToText(counts, file_name_suffix=".tsv",
+                                                        num_shards=config.num_shards))
     _ = (documents
          | "CountKept" >> beam.Map(_count_kept)
          | "ToJson" >> beam.Map(_to_json_line)
@@ -176,10 +183,10 @@ def _count_kept(document):
 
 def clean_sample(clean_dir, limit):
     """Up to `limit` cleaned texts, chosen and ordered by a hash of their ids
-    (the tokenizer's training sample; export's check inputs).
+    (export's check inputs).
 
     The runner decides the order of lines in the clean shards; choosing by hash
-    makes the tokenizer, and so every token id, independent of it.
+    makes the choice independent of it.
     """
     chosen = []  # max-heap on the hash: the `limit` smallest hashes survive
     for path in sorted(glob.glob(os.path.join(clean_dir, "*.jsonl.gz"))):
@@ -212,7 +219,7 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
     examples_config = config.examples
     documents = (pipeline
                  | "ReadClean" >> beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
-                 | "Parse" >> beam.Map(_from_json_line))
+                 | "Parse" >> beam.Map(document_from_json))
     by_split = documents | "Split" >> beam.Partition(
         lambda d, _: SPLITS.index(split_of(d.doc_id, config.eval_fraction)), len(SPLITS))
     for split, split_documents in zip(SPLITS, by_split):
@@ -295,11 +302,12 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         tokenizer_path = tokenizers.resolve(config.tokenizer)
         report(f"[2/3] using the given tokenizer {tokenizer_path}")
     else:
-        sample = min(num_documents, config.tokenizer_max_documents)
+        word_counts = read_word_counts(clean_dir)
         report(f"[2/3] training a {config.family} tokenizer ({config.vocab_size} tokens) on "
-               f"{sample} documents...")
-        tokenizer_path = tokenizers.train_tokenizer(
-            config.family, clean_sample(clean_dir, sample), config.vocab_size, temporary)
+               f"the counts of {len(word_counts):,} distinct words in {num_documents} "
+               "documents...")
+        tokenizer_path = tokenizers.train_from_counts(
+            config.family, word_counts, config.vocab_size, temporary)
     tokenizer = tokenizers.load_tokenizer(tokenizer_path)
     if config.tokenizer:  # copied in (with its casing or merges), so the artifact is
         tokenizer_path = tokenizers.copy_tokenizer(tokenizer_path, temporary)  # self-contained

@@ -2,20 +2,27 @@
 the published vocabularies of converted checkpoints (BERT's vocab.txt with its
 casing, GPT-2's byte-level BPE vocab.json + merges.txt).
 
-Training uses keras-hub's WordPiece vocabulary learner (tensorflow-text's
-`bert_vocab_from_dataset` underneath) and the SentencePiece trainer. Loading
+Training learns from word counts, which the data job computes with a Beam combine
+over the whole corpus: tensorflow-text's WordPiece learner (what keras-hub's
+`compute_word_piece_vocabulary` runs) and SentencePiece's trainer on TSV counts.
+Loading
 returns keras-hub tokenizers, whose tensorflow-text ops are the same ones the
 exported SavedModels run, so preprocessing and serving tokenize identically.
 """
 
+import collections
 import io
 import json
 import os
 import shutil
+import tempfile
 
 import keras_hub
 import sentencepiece as spm
 import tensorflow as tf
+from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
+from tensorflow_text.tools.wordpiece_vocab import (
+    wordpiece_tokenizer_learner_lib as wordpiece_learner)
 
 from tfllm.errors import ConfigError
 
@@ -137,40 +144,70 @@ def load_tokenizer(path):
     return TextTokenizer(path)
 
 
-def train_wordpiece(texts, vocab_size, output_dir):
-    """Learns a lowercased WordPiece vocabulary with BERT's special tokens first."""
-    dataset = tf.data.Dataset.from_generator(
-        lambda: iter(texts), output_signature=tf.TensorSpec([], tf.string))
+def count_words(family, texts):
+    """Word counts of `texts` as the family's trainer splits words: BERT's basic
+    tokenization (keras-hub's `pretokenize`: lowercase, accents stripped, split on
+    whitespace, punctuation and CJK characters, as `compute_word_piece_vocabulary`
+    does) or SentencePiece's split on whitespace. Counts add up across batches and
+    workers, so the data job can count a corpus of any size with a Beam combine."""
+    texts = list(texts)
+    if not texts:
+        return collections.Counter()
+    if family == "gpt":
+        return collections.Counter(word for text in texts for word in text.split())
+    words = pretokenize(tf.constant(texts), lowercase=True, strip_accents=True, split=True,
+                        split_on_cjk=True)
+    return collections.Counter(word.decode("utf-8") for word in words.flat_values.numpy())
+
+
+def train_wordpiece(word_counts, vocab_size, output_dir):
+    """Learns a lowercased WordPiece vocabulary with BERT's special tokens first.
+
+    tensorflow-text's learner, called as keras-hub's `compute_word_piece_vocabulary`
+    calls it, but on counts (sorted, so the result never depends on their order).
+    """
+    vocabulary = wordpiece_learner.learn(
+        sorted(word_counts.items()), vocab_size=vocab_size,
+        reserved_tokens=list(BERT_SPECIAL_TOKENS), include_joiner_token=True, joiner="##")
     path = os.path.join(output_dir, WORDPIECE_FILE)
-    keras_hub.tokenizers.compute_word_piece_vocabulary(
-        dataset.batch(1000), vocab_size, vocabulary_output_file=path, lowercase=True,
-        strip_accents=True, reserved_tokens=list(BERT_SPECIAL_TOKENS))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{token}\n" for token in vocabulary[:vocab_size]))
     return path
 
 
-def train_sentencepiece(texts, vocab_size, output_dir):
-    """Learns a byte-fallback BPE model: no input is ever out of vocabulary.
+def train_sentencepiece(word_counts, vocab_size, output_dir):
+    """Learns a byte-fallback BPE model from word counts (SentencePiece's TSV input):
+    no input is ever out of vocabulary.
 
     Ids: 0 pad, 1 unk, 2 end-of-text (the document separator when packing).
     """
     model = io.BytesIO()
-    try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
-            model_type="bpe", byte_fallback=True, character_coverage=0.9995,
-            pad_id=0, unk_id=1, eos_id=2, bos_id=-1, eos_piece=END_OF_TEXT,
-            max_sentence_length=1 << 16, split_digits=True,
-            num_threads=2, minloglevel=2)
-    except RuntimeError as error:
-        raise ConfigError(f"SentencePiece could not train a {vocab_size}-token vocabulary "
-                          f"on this corpus: {error}. Adjust --vocab_size (byte fallback "
-                          "needs 259 ids beyond the learned pieces).") from None
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as counts:
+        counts.writelines(f"{word}\t{count}\n" for word, count in sorted(word_counts.items()))
+        counts.flush()
+        try:
+            spm.SentencePieceTrainer.train(
+                input=counts.name, input_format="tsv", model_writer=model,
+                vocab_size=vocab_size, model_type="bpe", byte_fallback=True,
+                character_coverage=0.9995, pad_id=0, unk_id=1, eos_id=2, bos_id=-1,
+                eos_piece=END_OF_TEXT, max_sentence_length=1 << 16, split_digits=True,
+                num_threads=2, minloglevel=2)
+        except RuntimeError as error:
+            raise ConfigError(f"SentencePiece could not train a {vocab_size}-token "
+                              f"vocabulary on this corpus: {error}. Adjust --vocab_size "
+                              "(byte fallback needs 259 ids beyond the learned "
+                              "pieces).") from None
     path = os.path.join(output_dir, SENTENCEPIECE_FILE)
     with open(path, "wb") as f:
         f.write(model.getvalue())
     return path
 
 
-def train_tokenizer(family, texts, vocab_size, output_dir):
+def train_from_counts(family, word_counts, vocab_size, output_dir):
     trainer = train_wordpiece if family == "bert" else train_sentencepiece
-    return trainer(texts, vocab_size, output_dir)
+    return trainer(word_counts, vocab_size, output_dir)
+
+
+def train_tokenizer(family, texts, vocab_size, output_dir):
+    """A tokenizer trained on texts held in memory (tests, benchmarks, small corpora)."""
+    return train_from_counts(family, count_words(family, texts), vocab_size, output_dir)
