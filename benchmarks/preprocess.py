@@ -1,12 +1,14 @@
 """Preprocessing throughput: the Beam cleaning stage (read, normalise, quality filters,
-PII, exact and near deduplication, write) on 1 and 2 DirectRunner workers, next to a
-single-process Python loop calling the same stage functions, in the same run.
+PII, exact and near deduplication, word counts, write) on 1 and 2 DirectRunner
+workers, next to a single-process Python loop calling the same stage functions and
+to datatrove running the same rules (benchmarks/datatrove_reference.py, when the
+`bench` extra is installed), in the same run.
 
     python -m benchmarks.preprocess [--input=/usr/share/games/fortunes/*] [--repeat=2]
 
 The loop is the honest alternative for a corpus that fits one process: no Beam
-overhead, but no parallelism, no spilling, no cluster. Documents/s of each, and the
-ratios, go to benchmarks/results/preprocess.json.
+overhead, but no parallelism, no spilling, no cluster. Documents/s and MB/s per core
+of each, and the ratios, go to benchmarks/results/preprocess.json.
 """
 
 import logging
@@ -99,10 +101,20 @@ def _beam(files, scratch, workers):
     return job.pipeline_counters(pipeline.result)["documents_read"]
 
 
+def _datatrove(files, scratch):
+    """datatrove's documents kept, or None when the `bench` extra is not installed."""
+    try:
+        from benchmarks import datatrove_reference
+    except ImportError as error:
+        print(f"datatrove reference skipped ({error}): pip install -e '.[bench]'")
+        return None
+    return datatrove_reference.clean(files, os.path.join(scratch, "datatrove"))
+
+
 def _timed(function, *args):
     start = time.perf_counter()
     documents = function(*args)
-    return documents, documents / (time.perf_counter() - start)
+    return documents, time.perf_counter() - start
 
 
 def main(argv):
@@ -111,20 +123,28 @@ def main(argv):
     scratch = tempfile.mkdtemp(prefix="tfllm-bench-preprocess-")
     try:
         files = _corpus(scratch)
+        megabytes = sum(os.path.getsize(path) for path in files) / 1e6
         documents, loop = _timed(_loop, files)
         _, one = _timed(_beam, files, scratch, 1)
         _, two = _timed(_beam, files, scratch, 2)
+        kept, datatrove = _timed(_datatrove, files, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    results = {"documents": documents, "files": len(files),
-               "loop_documents_per_second": round(loop, 1),
-               "beam_1_worker_documents_per_second": round(one, 1),
-               "beam_2_workers_documents_per_second": round(two, 1),
-               "beam_1_worker_over_loop": round(one / loop, 3),
-               "beam_2_workers_over_1": round(two / one, 3)}
-    print(f"{documents:,} documents: single-process loop {loop:,.0f} docs/s, Beam 1 worker "
-          f"{one:,.0f} docs/s ({one / loop:.2f}x the loop), 2 workers {two:,.0f} docs/s "
-          f"({two / one:.2f}x 1 worker)")
+    results = {"documents": documents, "files": len(files), "megabytes": round(megabytes, 2)}
+    runs = [("loop", loop, 1), ("beam_1_worker", one, 1), ("beam_2_workers", two, 2)]
+    if kept is not None:
+        runs.append(("datatrove_1_task", datatrove, 1))
+    for name, seconds, cores in runs:
+        results[f"{name}_documents_per_second"] = round(documents / seconds, 1)
+        results[f"{name}_megabytes_per_second_per_core"] = round(megabytes / seconds / cores, 3)
+    results["beam_1_worker_over_loop"] = round(loop / one, 3)
+    results["beam_2_workers_over_1"] = round(one / two, 3)
+    if kept is not None:
+        results["beam_1_worker_over_datatrove"] = round(datatrove / one, 3)
+        results["datatrove_documents_kept"] = kept
+    print(f"{documents:,} documents ({megabytes:.1f} MB): " + ", ".join(
+        f"{name} {documents / seconds:,.0f} docs/s ({megabytes / seconds / cores:.2f} MB/s "
+        "per core)" for name, seconds, cores in runs))
     save(FLAGS.output, results)
 
 

@@ -35,7 +35,24 @@ def _rows(name, r):
                 ("documents/s: Beam 2 workers / 1 worker",
                  f"{r['beam_2_workers_documents_per_second']:,} / "
                  f"{r['beam_1_worker_documents_per_second']:,}",
-                 f"{r['beam_2_workers_over_1']:.2f}x")]
+                 f"{r['beam_2_workers_over_1']:.2f}x")] + ([
+                ("documents/s: Beam 1 worker / datatrove 1 task, same rules",
+                 f"{r['beam_1_worker_documents_per_second']:,} / "
+                 f"{r['datatrove_1_task_documents_per_second']:,}",
+                 f"{r['beam_1_worker_over_datatrove']:.2f}x"),
+                ("MB/s per core: Beam 1 worker / datatrove 1 task",
+                 f"{r['beam_1_worker_megabytes_per_second_per_core']} / "
+                 f"{r['datatrove_1_task_megabytes_per_second_per_core']}", "")]
+                if "beam_1_worker_over_datatrove" in r else [])
+    if name == "vocabulary":
+        return [(f"{family} tokenizer seconds: in memory ({r[family]['in_memory_documents']:,}"
+                 f" docs) / Beam counts of {r['documents']:,} docs (2 workers) + learning",
+                 f"{r[family]['in_memory_seconds']} / "
+                 f"{r[family]['beam_2_workers_count_seconds']} + "
+                 f"{r[family]['learn_from_counts_seconds']}",
+                 f"{r[family]['from_counts_2_workers_over_in_memory_speed']:.2f}x speed, "
+                 f"{r[family]['shared_vocabulary']:.1%} shared")
+                for family in ("bert", "gpt") if family in r]
     if name == "near_duplicates":
         chosen, fixed = r["layouts"]
         names = f"{chosen['bands']}x{chosen['rows']} / {fixed['bands']}x{fixed['rows']}"
@@ -148,9 +165,11 @@ def _plot(name, r, path):
               [r["reader_examples_per_second"], r["train_examples_per_second"]], "examples/s")
     elif name == "preprocess":
         _bars(path, f"cleaning {r['documents']:,} documents",
-              ["Python loop", "Beam, 1 worker", "Beam, 2 workers"],
-              [r["loop_documents_per_second"], r["beam_1_worker_documents_per_second"],
-               r["beam_2_workers_documents_per_second"]], "documents/s")
+              ["Python loop", "Beam, 1 worker", "Beam, 2 workers", "datatrove, 1 task"][
+                  :3 + ("datatrove_1_task_documents_per_second" in r)],
+              [r[f"{name}_documents_per_second"] for name in (
+                  "loop", "beam_1_worker", "beam_2_workers", "datatrove_1_task")
+               if f"{name}_documents_per_second" in r], "documents/s")
     elif name == "near_duplicates":
         _near_duplicates_plot(path, r)
     elif name == "serve":
