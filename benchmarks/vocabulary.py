@@ -67,11 +67,9 @@ def _train_in_memory(family, texts, directory):
             strip_accents=True, reserved_tokens=list(tokenizers.BERT_SPECIAL_TOKENS))
         return os.path.join(directory, "vocab.txt")
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=model, vocab_size=FLAGS.vocab_size,
-        model_type="bpe", byte_fallback=True, character_coverage=0.9995, pad_id=0, unk_id=1,
-        eos_id=2, bos_id=-1, eos_piece=tokenizers.END_OF_TEXT, max_sentence_length=1 << 16,
-        split_digits=True, num_threads=2, minloglevel=2)
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model,
+                                   vocab_size=FLAGS.vocab_size,
+                                   **tokenizers.SENTENCEPIECE_OPTIONS)
     path = os.path.join(directory, "tokenizer.model")
     with open(path, "wb") as f:
         f.write(model.getvalue())

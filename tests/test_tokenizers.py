@@ -54,11 +54,8 @@ def test_wordpiece_from_counts_is_keras_hubs_vocabulary_from_the_texts(tmp_path)
 
 def test_sentencepiece_from_counts_is_sentencepiece_on_the_texts(tmp_path):
     reference = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXTS), model_writer=reference, vocab_size=300,
-        model_type="bpe", byte_fallback=True, character_coverage=0.9995, pad_id=0, unk_id=1,
-        eos_id=2, bos_id=-1, eos_piece=tokenizers.END_OF_TEXT, max_sentence_length=1 << 16,
-        split_digits=True, num_threads=2, minloglevel=2)
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(TEXTS), model_writer=reference,
+                                   vocab_size=300, **tokenizers.SENTENCEPIECE_OPTIONS)
     expected = spm.SentencePieceProcessor(model_proto=reference.getvalue())
     path = tokenizers.train_tokenizer("gpt", TEXTS, 300, str(tmp_path))
     learned = spm.SentencePieceProcessor(model_file=path)

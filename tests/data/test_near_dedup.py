@@ -10,7 +10,7 @@ from tfllm.data.documents import COUNTER_NAMESPACE, Document
 from benchmarks.near_duplicates import BANDS, kept_ids, planted_corpus, recall_by_band
 from tfllm.data.near_dedup import (CANDIDATE_PROBABILITY, ConnectedComponents,
                                    DeduplicateNearDuplicates, MinHashConfig, band_keys,
-                                   candidate_probability, chosen_layout, estimated_jaccard,
+                                   candidate_probability, chosen_layout,
                                    exact_jaccard, minhash_signature, shingle_hashes, shingles)
 from tfllm.errors import ConfigError
 
@@ -45,6 +45,11 @@ def _edit(words, positions, replacement="CHANGED"):
 CHAIN_A = " ".join(BASE)
 CHAIN_B = _edit(BASE, [23, 63, 103, 143])
 CHAIN_C = _edit(BASE, [23, 43, 63, 83, 103, 123, 143, 158])
+
+
+def estimated_jaccard(signature_a, signature_b):
+    """Fraction of equal MinHash values: what signatures estimate the Jaccard by."""
+    return float(np.mean(signature_a == signature_b))
 
 
 def _signature(text, config=MinHashConfig()):

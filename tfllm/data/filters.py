@@ -50,6 +50,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _TOP_NGRAM_SIZES = (2, 3, 4)
 _DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?:\s+|$)")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _NLTK_WORD = re.compile(r"\w+|[^\w\s]")
 _FINEWEB_STOP_CHARS = (".", "'", '"', "!", "?")
 _COUNTS = ("min_words", "max_words", "min_stop_words", "max_word_length",
@@ -315,7 +316,7 @@ def _duplicate_ngrams(doc, config, bad_words):
 
 def _sentences(text):
     return sum(1 for line in text.splitlines() for piece in _SENTENCE_END.split(line)
-               if _LETTER.search(piece) or any(c.isdigit() for c in piece))
+               if _LETTER_OR_DIGIT.search(piece))
 
 
 def _c4_min_sentences(doc, config, bad_words):

@@ -54,9 +54,11 @@ class MinHashConfig:
     def __post_init__(self):
         for name, flag in _POSITIVE_FIELDS:
             value = getattr(self, name)
-            zero = " (0: chosen from the threshold)" if name == "num_bands" else ""
-            if not isinstance(value, int) or isinstance(value, bool) or value < (not zero):
+            chosen = name == "num_bands"  # 0 asks for the layout chosen from the threshold
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or value < (0 if chosen else 1)):
                 where = f" ({flag})" if flag else ""
+                zero = " (0: chosen from the threshold)" if chosen else ""
                 raise ConfigError(f"MinHash config field '{name}'{where} must be a positive "
                                   f"integer{zero}, got {value!r}.")
         if self.num_bands and self.num_permutations % self.num_bands:
@@ -92,7 +94,7 @@ def chosen_layout(num_permutations, threshold):
         bands = num_permutations // rows
         if candidate_probability(threshold, bands, rows) >= CANDIDATE_PROBABILITY:
             return bands, rows
-    return num_permutations, 1  # unreachable for threshold > 0: rows = 1 gives ~1
+    return num_permutations, 1  # a threshold so low that no layout reaches the target
 
 
 def shingles(text, n):
@@ -151,11 +153,6 @@ def band_keys(signature, config):
     bands = np.asarray(signature[:num_bands * rows], dtype="<u4").reshape(num_bands, rows)
     return [f"{index}:" + hashlib.blake2b(rows.tobytes(), digest_size=8).hexdigest()
             for index, rows in enumerate(bands)]
-
-
-def estimated_jaccard(signature_a, signature_b):
-    """Fraction of equal MinHash values: an unbiased estimate of the shingle-set Jaccard."""
-    return float(np.mean(signature_a == signature_b))
 
 
 def exact_jaccard(hashes_a, hashes_b):

@@ -33,6 +33,11 @@ BPE_VOCABULARY_FILE, BPE_MERGES_FILE = "vocab.json", "merges.txt"
 OPTIONS_FILE = "tokenizer_options.json"
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 END_OF_TEXT = "<|endoftext|>"
+# tfllm's SentencePiece recipe: byte-fallback BPE; 0 pad, 1 unk, 2 end-of-text.
+SENTENCEPIECE_OPTIONS = dict(
+    model_type="bpe", byte_fallback=True, character_coverage=0.9995, pad_id=0, unk_id=1,
+    eos_id=2, bos_id=-1, eos_piece=END_OF_TEXT, max_sentence_length=1 << 16,
+    split_digits=True, num_threads=2, minloglevel=2)
 
 
 class TextTokenizer:
@@ -186,12 +191,9 @@ def train_sentencepiece(word_counts, vocab_size, output_dir):
         counts.writelines(f"{word}\t{count}\n" for word, count in sorted(word_counts.items()))
         counts.flush()
         try:
-            spm.SentencePieceTrainer.train(
-                input=counts.name, input_format="tsv", model_writer=model,
-                vocab_size=vocab_size, model_type="bpe", byte_fallback=True,
-                character_coverage=0.9995, pad_id=0, unk_id=1, eos_id=2, bos_id=-1,
-                eos_piece=END_OF_TEXT, max_sentence_length=1 << 16, split_digits=True,
-                num_threads=2, minloglevel=2)
+            spm.SentencePieceTrainer.train(input=counts.name, input_format="tsv",
+                                           model_writer=model, vocab_size=vocab_size,
+                                           **SENTENCEPIECE_OPTIONS)
         except RuntimeError as error:
             raise ConfigError(f"SentencePiece could not train a {vocab_size}-token "
                               f"vocabulary on this corpus: {error}. Adjust --vocab_size "
