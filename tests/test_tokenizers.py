@@ -62,6 +62,10 @@ def test_sentencepiece_from_counts_is_sentencepiece_on_the_texts(tmp_path):
     assert [learned.id_to_piece(i) for i in range(learned.get_piece_size())] == \
         [expected.id_to_piece(i) for i in range(expected.get_piece_size())]
     assert learned.encode(TEXTS[:5]) == expected.encode(TEXTS[:5])
+    (tmp_path / "again").mkdir()  # the same counts give the same bytes
+    again = tokenizers.train_tokenizer("gpt", TEXTS, 300, str(tmp_path / "again"))
+    with open(path, "rb") as first, open(again, "rb") as second:
+        assert first.read() == second.read()
 
 
 def test_bad_tokenizer_inputs(tmp_path):

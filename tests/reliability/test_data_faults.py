@@ -29,16 +29,17 @@ def _env():
 
 def _digests(directory):
     """sha256 of every file the job wrote (the TFRecords and tokenizer byte for byte);
-    the cleaned corpus as its sorted lines, since which worker wrote a document to
-    which intermediate part may vary; the manifest without timings and the fields
-    that hold the output path."""
+    the cleaned corpus and its word counts as their sorted lines, since which worker
+    wrote a document or a word to which part may vary; the manifest without timings
+    and the fields that hold the output path."""
     digests, clean_lines = {}, []
     for root, _, files in os.walk(directory):
         for name in files:
             path = os.path.join(root, name)
             if os.path.basename(root) == "clean":
-                with gzip.open(path, "rb") as f:
-                    clean_lines += f.read().splitlines()
+                with (gzip.open if name.endswith(".gz") else open)(path, "rb") as f:
+                    clean_lines += [(name.split("-")[0], line)
+                                    for line in f.read().splitlines()]
                 continue
             with open(path, "rb") as f:
                 data = f.read()
@@ -49,7 +50,7 @@ def _digests(directory):
                     manifest.pop(volatile)
                 data = json.dumps(manifest, sort_keys=True).encode()
             digests[os.path.relpath(path, directory)] = hashlib.sha256(data).hexdigest()
-    digests["clean"] = hashlib.sha256(b"\n".join(sorted(clean_lines))).hexdigest()
+    digests["clean"] = hashlib.sha256(repr(sorted(clean_lines)).encode()).hexdigest()
     return digests
 
 

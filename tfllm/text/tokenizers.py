@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 
 import keras_hub
 import sentencepiece as spm
@@ -187,18 +186,17 @@ def train_sentencepiece(word_counts, vocab_size, output_dir):
     Ids: 0 pad, 1 unk, 2 end-of-text (the document separator when packing).
     """
     model = io.BytesIO()
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as counts:
-        counts.writelines(f"{word}\t{count}\n" for word, count in sorted(word_counts.items()))
-        counts.flush()
-        try:
-            spm.SentencePieceTrainer.train(input=counts.name, input_format="tsv",
-                                           model_writer=model, vocab_size=vocab_size,
-                                           **SENTENCEPIECE_OPTIONS)
-        except RuntimeError as error:
-            raise ConfigError(f"SentencePiece could not train a {vocab_size}-token "
-                              f"vocabulary on this corpus: {error}. Adjust --vocab_size "
-                              "(byte fallback needs 259 ids beyond the learned "
-                              "pieces).") from None
+    # Counts go in as "word<TAB>count" sentences, not as a file: a file's path would
+    # be recorded in the model, and the same counts would give different bytes.
+    rows = (f"{word}\t{count}" for word, count in sorted(word_counts.items()))
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=rows, input_format="tsv",
+                                       model_writer=model, vocab_size=vocab_size,
+                                       **SENTENCEPIECE_OPTIONS)
+    except RuntimeError as error:
+        raise ConfigError(f"SentencePiece could not train a {vocab_size}-token vocabulary "
+                          f"on this corpus: {error}. Adjust --vocab_size (byte fallback "
+                          "needs 259 ids beyond the learned pieces).") from None
     path = os.path.join(output_dir, SENTENCEPIECE_FILE)
     with open(path, "wb") as f:
         f.write(model.getvalue())
