@@ -77,7 +77,7 @@ def _export(directory):
     from tfllm.models.classifier import SequenceClassifier
     from tfllm.models.gpt import GptBackbone, GptCausalLM
     from tfllm.serving.export import export_module
-    from tfllm.serving.modules import ClassifierModule, GeneratorModule
+    from tfllm.serving.modules import TaskModule, GeneratorModule
     from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
 
     texts, base = _corpus(), os.path.join(directory, "export")
@@ -86,7 +86,7 @@ def _export(directory):
     keras.utils.set_random_seed(0)
     bert = load_tokenizer(train_tokenizer("bert", texts, 4000, os.path.join(directory, "wp")))
     config = configs.override(configs.get_preset(FLAGS.preset), {"vocab_size": bert.vocab_size})
-    classifier = ClassifierModule(SequenceClassifier(BertEncoder(config), num_classes=2),
+    classifier = TaskModule(SequenceClassifier(BertEncoder(config), num_classes=2),
                                   bert, ["a", "b"])
     export_module(classifier, base, "clf", [SHORT])
     gpt = load_tokenizer(train_tokenizer("gpt", texts, 4000, os.path.join(directory, "sp")))

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfllm.data.classify_examples import encode
 from tfllm.serving.export import CLASSIFY_METHOD, WARMUP_FILE, export_module
-from tfllm.serving.modules import ClassifierModule
+from tfllm.serving.modules import TaskModule
 from tfllm.training.artifacts import load_trained
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,7 @@ def classifier_dir(tmp_path_factory):
 
 def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp_path):
     model, manifest, tokenizer = load_trained(classifier_dir)
-    module = ClassifierModule(model, tokenizer, manifest["labels"])
+    module = TaskModule(model, tokenizer, manifest["labels"])
     path = export_module(module, str(tmp_path), "clf", TEXTS)
     assert path == str(tmp_path / "clf" / "1")
     assert os.path.exists(os.path.join(path, WARMUP_FILE))
@@ -94,7 +94,7 @@ def test_export_command_adds_versions(classifier_dir, tmp_path):
 
 def test_saved_model_cli_lists_signatures_with_dtypes_and_shapes(classifier_dir, tmp_path):
     model, manifest, tokenizer = load_trained(classifier_dir)
-    path = export_module(ClassifierModule(model, tokenizer, manifest["labels"]), str(tmp_path),
+    path = export_module(TaskModule(model, tokenizer, manifest["labels"]), str(tmp_path),
                          "clf", TEXTS)
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--all", "--dir", path], capture_output=True,
@@ -109,7 +109,7 @@ def test_a_model_that_fails_verification_is_not_published(classifier_dir, tmp_pa
     from tfllm.errors import ConfigError
 
     model, manifest, tokenizer = load_trained(classifier_dir)
-    module = ClassifierModule(model, tokenizer, manifest["labels"])
+    module = TaskModule(model, tokenizer, manifest["labels"])
     honest = module.reference
     module.reference = lambda texts: {"serving_default": {  # as if the graph had diverged
         "scores": honest(texts)["serving_default"]["scores"] + 0.1}}

@@ -39,3 +39,40 @@ def test_baselines_on_small_cases():
     labels = [1, 0, 1, 0] * 5
     predicted = baselines.tfidf_logistic_regression(texts, labels, ["fine good", "awful"], 2)
     assert predicted.tolist() == [1, 0]
+
+
+def _hand_pearson(x, y):
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    vx = sum((a - mx) ** 2 for a in x)
+    vy = sum((b - my) ** 2 for b in y)
+    return cov / (vx * vy) ** 0.5
+
+
+def test_regression_metrics_equal_hand_computations():
+    from tfllm.evaluation.metrics import regression_metrics
+
+    targets = [0.0, 1.0, 2.5, 2.5, 4.0, 5.0]
+    predictions = [0.5, 0.8, 3.0, 2.0, 4.5, 4.0]
+    result = regression_metrics(targets, predictions)
+    errors = [p - t for p, t in zip(predictions, targets)]
+    assert np.isclose(result["mse"], sum(e * e for e in errors) / 6)
+    assert np.isclose(result["mae"], sum(abs(e) for e in errors) / 6)
+    assert np.isclose(result["pearson"], _hand_pearson(targets, predictions))
+    # Ranks by hand: the tied 2.5s share rank 3.5; predictions 0.5 0.8 3.0 2.0 4.5 4.0.
+    assert np.isclose(result["spearman"], _hand_pearson([1, 2, 3.5, 3.5, 5, 6],
+                                                        [1, 2, 4, 3, 6, 5]))
+    assert regression_metrics([1.0, 2.0], [3.0, 3.0])["pearson"] == 0.0  # a constant guess
+    assert np.isclose(regression_metrics([3, 1, 2], [30, 10, 20])["spearman"], 1.0)
+
+
+def test_regression_baselines_on_small_cases():
+    from tfllm.evaluation import baselines
+
+    assert baselines.mean_target([1.0, 2.0, 6.0], [0, 0]).tolist() == [3.0, 3.0]
+    assert baselines.pair_texts(["a", "b"], ["x", ""]) == ["a [SEP] x", "b"]
+    texts = ["good great fine"] * 20 + ["bad awful poor"] * 20
+    predicted = baselines.tfidf_ridge_regression(texts, [5.0] * 20 + [1.0] * 20,
+                                                 ["great fine", "awful poor"])
+    assert predicted[0] > 4.0 and predicted[1] < 2.0

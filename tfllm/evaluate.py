@@ -16,7 +16,7 @@ from tfllm import cli
 from tfllm.data import readers
 from tfllm.errors import ConfigError
 from tfllm.evaluation import baselines, plots
-from tfllm.evaluation.metrics import classification_metrics
+from tfllm.evaluation.metrics import classification_metrics, regression_metrics
 from tfllm.training.artifacts import load_trained
 
 flags.DEFINE_string("model_dir", None, "A directory written by tfllm.train.")
@@ -40,9 +40,12 @@ def evaluate_classifier(model, data_dir, split, batch_size, manifest):
     if max(labels, default=0) >= len(names):
         raise ConfigError(f"Label id {max(labels)} is outside the label vocabulary of "
                           f"{len(names)} labels.")
-    train_texts, train_labels = readers.split_texts(data_dir, "train")
-    eval_texts, eval_labels = readers.split_texts(data_dir, split)
-    eval_texts, eval_labels = eval_texts[:len(labels)], eval_labels[:len(labels)]
+    train_texts, train_pairs, train_labels = readers.split_texts(data_dir, "train")
+    eval_texts, eval_pairs, eval_labels = readers.split_texts(data_dir, split)
+    count = len(labels)
+    train_texts = baselines.pair_texts(train_texts, train_pairs)
+    eval_texts = baselines.pair_texts(eval_texts, eval_pairs)[:count]
+    eval_labels = eval_labels[:count]
     return {
         "model": classification_metrics(labels, predictions, names),
         "majority_class": classification_metrics(
@@ -50,6 +53,24 @@ def evaluate_classifier(model, data_dir, split, batch_size, manifest):
         "tfidf_logistic_regression": classification_metrics(
             eval_labels, baselines.tfidf_logistic_regression(
                 train_texts, train_labels, eval_texts, len(names)), names),
+    }
+
+
+def evaluate_regressor(model, data_dir, split, batch_size, manifest):
+    """MSE and correlations of the model, the training mean and TF-IDF ridge regression."""
+    targets, predictions = [], []
+    for features, labels in _batches(data_dir, split, batch_size):
+        predictions.extend(model(features, training=False).numpy()[:, 0].tolist())
+        targets.extend(labels["values"].numpy().tolist())
+    train_texts, train_pairs, train_targets = readers.split_texts(data_dir, "train")
+    eval_texts, eval_pairs, _ = readers.split_texts(data_dir, split)
+    eval_texts = baselines.pair_texts(eval_texts, eval_pairs)[:len(targets)]
+    return {
+        "model": {**regression_metrics(targets, predictions),
+                  "scatter": (targets, predictions)},
+        "mean": regression_metrics(targets, baselines.mean_target(train_targets, targets)),
+        "tfidf_ridge_regression": regression_metrics(targets, baselines.tfidf_ridge_regression(
+            baselines.pair_texts(train_texts, train_pairs), train_targets, eval_texts)),
     }
 
 
@@ -124,10 +145,13 @@ def main(argv):
                           f"on {train_manifest['kind']} data.")
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "eval")
     os.makedirs(output_dir, exist_ok=True)
-    evaluate = (evaluate_classifier if manifest["kind"] == "classify"
-                else evaluate_language_model)
+    evaluate = {"classify": evaluate_classifier, "regress": evaluate_regressor}.get(
+        manifest["kind"], evaluate_language_model)
     results = evaluate(model, data_dir, FLAGS.split, FLAGS.batch_size, manifest)
     pictures = {}
+    if manifest["kind"] == "regress":
+        pictures["predictions"] = plots.scatter_png(
+            results["model"].pop("scatter"), os.path.join(output_dir, "predictions.png"))
     if manifest["kind"] == "classify":
         pictures["confusion_matrix"] = plots.confusion_matrix_png(
             results["model"]["confusion_matrix"], manifest["labels"],

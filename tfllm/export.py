@@ -1,7 +1,7 @@
 """`python -m tfllm.export --model_dir artifacts/classify_tiny --name bert_classifier`.
 
 Writes `EXPORT_BASE/NAME/VERSION/`, a SavedModel TF Serving can load, with in-graph
-tokenization: a fine-tuned classifier, a pretrained BERT encoder (embeddings and
+tokenization: a fine-tuned classifier or regressor (of one text or a pair), a pretrained BERT encoder (embeddings and
 fill-mask) or a GPT generator, chosen by what the model directory holds. The
 version appears only once complete and verified in a fresh process.
 """
@@ -12,6 +12,7 @@ from absl import flags
 
 from tfllm import cli
 from tfllm.data import job, readers
+from tfllm.data.schema import TASK_KINDS
 from tfllm.errors import ConfigError
 from tfllm.serving import modules
 from tfllm.serving.export import export_module
@@ -39,14 +40,18 @@ def main(argv):
         raise ConfigError("--max_new_tokens and --fill_mask_top_k must be at least 1.")
     model, manifest, tokenizer = load_trained(FLAGS.model_dir)
     kind = manifest["kind"]
-    if kind == "classify":
-        module = modules.ClassifierModule(model, tokenizer, manifest["labels"])
+    pairs = bool(manifest.get("config", {}).get("source", {}).get("text_pair_field"))
+    if kind in TASK_KINDS:
+        module = modules.TaskModule(model, tokenizer, manifest["labels"], pairs)
     elif kind == "bert":
         module = modules.EncoderModule(model, tokenizer, FLAGS.fill_mask_top_k)
     else:
         module = modules.GeneratorModule(model, tokenizer, FLAGS.max_new_tokens)
     if FLAGS.sample_text:
         samples = FLAGS.sample_text
+        if pairs:
+            raise ConfigError("This model reads pairs of texts; --sample_text cannot give "
+                              "them: leave it out to use pairs of the model's own data.")
     elif manifest.get("converted"):  # no data of its own: a few everyday texts
         samples = CONVERTED_SAMPLES[kind]
     else:
@@ -56,12 +61,15 @@ def main(argv):
 
 
 def _sample_texts(data_dir, kind, count=4):
-    """A few texts of the model's data: eval texts for a classifier, the first words
-    of cleaned documents (prompts, sentences) for BERT and GPT."""
-    if kind == "classify":
+    """A few texts of the model's data: eval texts (and their pairs) for a fine-tuned
+    model, the first words of cleaned documents (prompts, sentences) for BERT and GPT."""
+    if kind in TASK_KINDS:
         split = "eval" if readers.load_manifest(data_dir, "train")["splits"]["eval"]["files"] \
             else "train"
-        return readers.split_texts(data_dir, split)[0][:count]
+        texts, pairs, _ = readers.split_texts(data_dir, split)
+        if any(pairs):
+            return {"text": texts[:count], "text_pair": pairs[:count]}
+        return texts[:count]
     words = 4 if kind == "gpt" else 12
     return [" ".join(text.split()[:words])
             for text in job.clean_sample(os.path.join(data_dir, job.CLEAN_DIR), count)]

@@ -23,20 +23,31 @@ from tfllm.errors import ConfigError
 
 FORTUNE_CATEGORIES = "/usr/share/games/fortunes/*"
 
-flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify"], "Examples to make.")
+flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress"],
+                  "Examples to make: pretraining (bert, gpt) or fine-tuning (classify: a "
+                  "text or pair and its class; regress: a text or pair and its number).")
 flags.DEFINE_list("input", [FORTUNE_CATEGORIES],
                   "Input files or globs (local or any Beam filesystem); for "
                   "--input_format=tfds, a dataset name.")
 flags.DEFINE_list("exclude", ["*.dat", "*.u8"], "File-name globs to skip.")
-flags.DEFINE_string("input_format", "text", "text, jsonl or tfds.")
+flags.DEFINE_string("input_format", "text", "text, jsonl, csv, tsv or tfds. CSV and TSV "
+                    "files start with a header row naming their columns; TSV is GLUE's "
+                    "layout (tabs, no quoting).")
 flags.DEFINE_string("text_split", "delimiter",
                     "How text files divide into documents: file, blank_lines, delimiter, line.")
 flags.DEFINE_list("split_by_file", [],
                   "GLOB=SPLIT pairs overriding --text_split for the files whose name matches "
                   "GLOB, e.g. jargon.txt.gz=blank_lines,data.verb=wordnet (WordNet glosses).")
 flags.DEFINE_string("delimiter", "%", "With --text_split=delimiter: the separator line.")
-flags.DEFINE_string("text_field", "text", "JSON Lines / TFDS field holding the text.")
-flags.DEFINE_string("label_field", "", "JSON Lines / TFDS field holding the class label.")
+flags.DEFINE_string("text_field", "text", "Column (CSV, TSV) or field (JSON Lines, TFDS) "
+                    "holding the text.")
+flags.DEFINE_string("text_pair_field", "", "Column or field holding the second text of a "
+                    "sentence pair (segment B for BERT); empty: single texts.")
+flags.DEFINE_string("label_field", "", "Column or field holding the label (a class, or a "
+                    "number with --kind=regress).")
+flags.DEFINE_integer("max_bad_rows", 0, "Rows of CSV, TSV or JSON Lines input that may be "
+                     "bad (a missing cell or label, a label that is not a number) and are "
+                     "then skipped and counted; past this the job stops, naming the first.")
 flags.DEFINE_boolean("label_from_filename", False,
                      "Use the file name (without extensions) as the class label.")
 flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
@@ -125,7 +136,9 @@ def config_from_flags():
             patterns=tuple(FLAGS.input), exclude=tuple(FLAGS.exclude),
             format=FLAGS.input_format, split=FLAGS.text_split,
             split_by_file=_split_by_file(), delimiter=FLAGS.delimiter,
-            text_field=FLAGS.text_field, label_field=FLAGS.label_field,
+            text_field=FLAGS.text_field, text_pair_field=FLAGS.text_pair_field,
+            label_field=FLAGS.label_field,
+            label_type="float" if FLAGS.kind == "regress" else "class",
             label_from_filename=FLAGS.label_from_filename, tfds_split=FLAGS.tfds_split,
             tfds_data_dir=FLAGS.tfds_data_dir),
         normalize=NormalizeConfig(unicode_form=FLAGS.unicode_form,
@@ -140,7 +153,8 @@ def config_from_flags():
                               minhash=minhash),
         examples=_examples_config(), tokenizer=FLAGS.tokenizer,
         tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
-        eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards)
+        eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards,
+        max_bad_rows=FLAGS.max_bad_rows)
 
 
 def _split_by_file():
@@ -175,7 +189,7 @@ def summary(manifest):
     rows += [(f"  {name.replace('_', ' ')}", value) for name, value in dropped.items()]
     rows += [(f"  {name.replace('_', ' ')}", stats[name]) for name in sorted(stats)
              if not name.startswith("dropped_") and stats[name]
-             and ("duplicate" in name or name.startswith(("pii_", "undecodable")))]
+             and ("duplicate" in name or name.startswith(("pii_", "undecodable", "bad_rows")))]
     rows += [("tokens", stats.get("tokens", 0))]
     rows += [(f"{split} examples ({len(info['files'])} files)", info["examples"])
              for split, info in manifest["splits"].items()]

@@ -87,7 +87,7 @@ def test_fine_tuned_from_a_converted_model_exports_and_serves(converted):
     for name, directory in (("full", full), ("lora", lora)):
         model, labels_manifest, tokenizer = load_trained(directory)
         assert tokenizer.vocab_size == manifest["tokenizer"]["vocab_size"]
-        export_module(modules.ClassifierModule(model, tokenizer, labels_manifest["labels"]),
+        export_module(modules.TaskModule(model, tokenizer, labels_manifest["labels"]),
                       base, name, texts)  # verified in a fresh process before publishing
     pretrained, _, _ = load_trained(str(root / "tfllm_hf_bert"))
     tuned, _, _ = load_trained(full)
@@ -95,7 +95,7 @@ def test_fine_tuned_from_a_converted_model_exports_and_serves(converted):
                              pretrained.backbone.weights[-1], tuned.backbone.weights[-1])
     server = ServerProcess(f"--model_base_path={base}/lora", "--model_name=clf")
     try:
-        module = modules.ClassifierModule(*_classifier(lora))
+        module = modules.TaskModule(*_classifier(lora))
         expected = module.reference(texts)["serving_default"]["scores"]
         outputs = RestClient(f"127.0.0.1:{server.rest_port}").predict("clf", {"text": texts})
         np.testing.assert_allclose(outputs["scores"], expected, atol=1e-5)

@@ -11,6 +11,10 @@ from tfllm.serving.process import ServerProcess
 CONFIG = """model_config_list {{
   config {{ name: "bert_classifier" base_path: "{base}/bert_classifier"
            model_platform: "tensorflow" }}
+  config {{ name: "bert_pair_classifier" base_path: "{base}/bert_pair_classifier"
+           model_platform: "tensorflow" }}
+  config {{ name: "gpt_pair_regressor" base_path: "{base}/gpt_pair_regressor"
+           model_platform: "tensorflow" }}
   config {{ name: "bert_encoder" base_path: "{base}/bert_encoder" model_platform: "tensorflow" }}
   config {{ name: "gpt_generator" base_path: "{base}/gpt_generator" model_platform: "tensorflow"
            model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: 1 }} }}

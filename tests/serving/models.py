@@ -1,4 +1,5 @@
-"""Tiny exported models for the serving tests: real tokenizers trained on fortunes
+"""Tiny exported models for the serving tests (a classifier, pair classifier and pair
+regressor, an encoder and a generator): real tokenizers trained on fortunes
 (or a built-in text when fortunes is absent), seeded random weights."""
 
 import glob
@@ -18,6 +19,8 @@ LABELS = ["science", "work"]
 TEXTS = ["Computers make very fast, very accurate mistakes.",
          "Work is the curse of the drinking classes."]
 PROMPTS = ["Science is", "The computer"]
+PAIRS = {"text": ["A plane is taking off.", "A man plays a flute."],
+         "text_pair": ["An air plane is taking off.", "A cat sleeps on the sofa all day."]}
 
 
 def corpus():
@@ -48,11 +51,17 @@ def build(root):
     classifier = SequenceClassifier(BertEncoder(bert_config), num_classes=len(LABELS))
     encoder = BertPretrainer(BertEncoder(bert_config))
     lm = GptCausalLM(GptBackbone(_config("gpt", gpt_tok.vocab_size)))
-    built = {"bert_classifier": modules.ClassifierModule(classifier, bert_tok, LABELS),
+    pair_classifier = SequenceClassifier(BertEncoder(bert_config), num_classes=len(LABELS))
+    regressor = SequenceClassifier(GptBackbone(_config("gpt", gpt_tok.vocab_size)), 1)
+    built = {"bert_classifier": modules.TaskModule(classifier, bert_tok, LABELS),
+             "bert_pair_classifier": modules.TaskModule(pair_classifier, bert_tok, LABELS,
+                                                        pairs=True),
+             "gpt_pair_regressor": modules.TaskModule(regressor, gpt_tok, pairs=True),
              "bert_encoder": modules.EncoderModule(encoder, bert_tok, top_k=3),
              "gpt_generator": modules.GeneratorModule(lm, gpt_tok, max_new_tokens=6)}
     base = str(root / "export")
     for name, module in built.items():
-        samples = PROMPTS if name == "gpt_generator" else TEXTS
+        samples = {"gpt_generator": PROMPTS, "bert_pair_classifier": PAIRS,
+                   "gpt_pair_regressor": PAIRS}.get(name, TEXTS)
         export_module(module, base, name, samples)
     return base, built

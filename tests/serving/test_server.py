@@ -16,7 +16,7 @@ import requests
 import tensorflow as tf
 
 from tests.serving.conftest import MAX_REQUEST_BYTES
-from tests.serving.models import PROMPTS, TEXTS
+from tests.serving.models import PAIRS, PROMPTS, TEXTS
 from tfllm.serving import modules
 from tfllm.serving.client import GrpcClient, RestClient, ServerError
 from tfllm.serving.export import export_module
@@ -53,11 +53,34 @@ def test_classifier_over_rest_and_grpc_equals_the_keras_model(server, exported):
     np.testing.assert_allclose([p["scores"] for p in body["predictions"]], expected["scores"],
                                atol=1e-5)
     # The token-ids signature: variable-length rows, padded by the batcher when merged.
-    ids, masks = module.packer(module.tokenizer(tf.constant(TEXTS)))
+    ids, masks, _ = module.packer(module.tokenizer(tf.constant(TEXTS)))
     outputs = clients(server)[1].predict("bert_classifier", {
         "token_ids": ids.numpy().astype(np.int32), "padding_mask": masks.numpy().astype(np.int32)},
         signature="token_ids")
     np.testing.assert_allclose(outputs["scores"], expected["scores"], atol=1e-5)
+
+
+def test_pair_classifier_and_regressor_over_rest_and_grpc_equal_the_keras_models(
+        server, exported):
+    classifier = exported[2]["bert_pair_classifier"].reference(PAIRS)["serving_default"]
+    regressor = exported[2]["gpt_pair_regressor"].reference(PAIRS)["serving_default"]
+    texts, pairs = PAIRS["text"], PAIRS["text_pair"]
+    for client in clients(server):
+        outputs = client.predict("bert_pair_classifier", PAIRS)
+        np.testing.assert_allclose(outputs["scores"], classifier["scores"], atol=1e-5)
+        classified = client.classify("bert_pair_classifier", texts, text_pairs=pairs)
+        np.testing.assert_allclose([[s for _, s in row] for row in classified],
+                                   classifier["scores"], atol=1e-5)
+        np.testing.assert_allclose(client.predict("gpt_pair_regressor", PAIRS)["score"],
+                                   regressor["score"], atol=1e-5)
+        np.testing.assert_allclose(client.regress("gpt_pair_regressor", texts, text_pairs=pairs),
+                                   regressor["score"], atol=1e-5)
+    # The pair matters: swapping the second texts changes the answers.
+    swapped = {"text": texts, "text_pair": pairs[::-1]}
+    assert not np.allclose(clients(server)[0].predict("gpt_pair_regressor", swapped)["score"],
+                           regressor["score"], atol=1e-5)
+    status, answer = post(server, "gpt_pair_regressor:regress", {"examples": [{"text": "a"}]})
+    assert status == 400 and "text_pair" in answer["error"], answer
 
 
 def test_generator_over_rest_and_grpc_equals_tfllm_generate(server, exported):
@@ -253,7 +276,8 @@ def test_status_metadata_versions_and_labels(server):
         "token_ids": [[1, 2], [3]], "padding_mask": [[1, 1], [1]]}}, None, 400, "rectangular"),
     ("bert_classifier:classify", {"examples": [{"text": "a"}]}, None, 400,
      "Expected classification signature"),
-    ("bert_classifier:regress", {"examples": [{"text": "a"}]}, None, 501, "not supported"),
+    ("bert_classifier:regress", {"examples": [{"text": "a"}]}, None, 400,
+     "not found in signature def"),
     ("bert_classifier/labels/nope:predict", {"inputs": ["a"]}, None, 400, "Unrecognized"),
     ("unknown:predict", {"inputs": ["a"]}, None, 404, "Servable not found"),
     ("broken:predict", {"inputs": ["a"]}, None, 404, "Servable not found"),
@@ -368,7 +392,7 @@ def test_new_version_is_hot_loaded_while_requests_continue(server, exported):
         shutil.rmtree(f"{base}/hot/7")
         old = built["bert_classifier"]
         keras.utils.set_random_seed(99)
-        new = modules.ClassifierModule(SequenceClassifier(
+        new = modules.TaskModule(SequenceClassifier(
             BertEncoder(old.model.config), num_classes=len(LABELS)), old.python_tokenizer, LABELS)
         # The next version number; the stale temporary directory is cleaned up.
         assert export_module(new, base, "hot", TEXTS).endswith("/hot/2")

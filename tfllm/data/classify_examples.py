@@ -1,4 +1,5 @@
-"""Stage 8 (classification): text + integer label from the label vocabulary."""
+"""Stage 8 (fine-tuning tasks): one text or a pair, packed, with its label: a class id
+from the label vocabulary (classify) or a float target (regress)."""
 
 import dataclasses
 
@@ -6,6 +7,7 @@ import apache_beam as beam
 
 from tfllm.data.documents import counter
 from tfllm.data.tokenize import TokenizeDocuments
+from tfllm.text.packing import pack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,52 +15,49 @@ class ClassifyExampleConfig:
     sequence_length: int = 128
 
 
-def encode(tokens, sequence_length, special):
-    """[CLS] tokens [SEP] for WordPiece, tokens + end-of-text for SentencePiece; padded."""
-    if "cls" in special:
-        ids = [special["cls"], *tokens[:sequence_length - 2], special["sep"]]
-    else:
-        ids = [*tokens[:sequence_length - 1], special["end_of_text"]]
-    fill = sequence_length - len(ids)
-    return ids + [special["pad"]] * fill, [1] * len(ids) + [0] * fill
-
-
 class _ToExample(beam.DoFn):
-    def __init__(self, config, special, labels):
+    def __init__(self, config, special, labels, regression):
         self._config = config
         self._special = special
         self._label_ids = {label: i for i, label in enumerate(labels)}
+        self._regression = regression
         self._unlabeled = counter("dropped_unknown_label")
         self._truncated = counter("classify_truncated")
 
-    def process(self, pair):
-        document, tokens = pair
-        label_id = self._label_ids.get(document.label)
-        if label_id is None:
+    def process(self, element):
+        document, tokens, pair_tokens = element
+        if self._regression:
+            label = {"label_values": [float(document.label)]}
+        elif document.label in self._label_ids:
+            label = {"label_ids": [self._label_ids[document.label]]}
+        else:
             self._unlabeled.inc()
             return
+        segments = [tokens, pair_tokens] if document.text_pair else [tokens]
         length = self._config.sequence_length
-        if len(tokens) > length - 2:
+        ids, mask, segment_ids = pack(segments, length, self._special)
+        specials = len(segments) + ("cls" in self._special)  # [CLS] and one [SEP] each
+        if sum(mask) - specials < sum(map(len, segments)):
             self._truncated.inc()
-        ids, mask = encode(tokens, length, self._special)
         yield document.doc_id, {"input_ids": ids, "input_mask": mask,
-                                "segment_ids": [0] * length, "label_ids": [label_id],
-                                "text": [document.text]}
+                                "segment_ids": segment_ids, **label,
+                                "text": [document.text], "text_pair": [document.text_pair]}
 
 
 class MakeClassifyExamples(beam.PTransform):
-    """Documents with labels -> (sort key, feature dict) pairs."""
+    """Documents with labels -> (sort key, feature dict) pairs; `labels` empty for
+    regression."""
 
-    def __init__(self, config, tokenizer_path, special, labels):
+    def __init__(self, config, tokenizer_path, special, labels, regression=False):
         super().__init__()
         self._config = config
         self._tokenizer_path = tokenizer_path
         self._special = special
         self._labels = labels
+        self._regression = regression
 
     def expand(self, documents):
         return (documents
-                | "Tokenize" >> TokenizeDocuments(self._tokenizer_path)
+                | "Tokenize" >> TokenizeDocuments(self._tokenizer_path, pairs=True)
                 | "ToExample" >> beam.ParDo(_ToExample(self._config, self._special,
-                                                       self._labels)))
-
+                                                       self._labels, self._regression)))

@@ -58,12 +58,19 @@ def _keep_first_document(keyed):
     return first
 
 
+def _document_key(document):
+    """A sentence pair is a duplicate only when both of its texts are."""
+    key = normalized_hash(document.text)
+    return key + normalized_hash(document.text_pair) if document.text_pair else key
+
+
 class DeduplicateDocuments(beam.PTransform):
-    """Keeps one document (the smallest id) per normalised-text hash."""
+    """Keeps one document (the smallest id) per normalised-text hash (of both texts of
+    a pair)."""
 
     def expand(self, documents):
         return (documents
-                | "KeyByHash" >> beam.Map(lambda d: (normalized_hash(d.text), d))
+                | "KeyByHash" >> beam.Map(lambda d: (_document_key(d), d))
                 | "FirstPerHash" >> beam.CombinePerKey(_FirstDocument())
                 | "KeepFirst" >> beam.Map(_keep_first_document))
 

@@ -21,6 +21,7 @@ class Document(typing.NamedTuple):
     undecodable_bytes: int = 0  # bytes replaced by U+FFFD when the source was decoded
     language: str = ""  # ISO 639-1 code, when language identification ran
     language_score: float = 0.0  # the identifier's probability of that language
+    text_pair: str = ""  # the second text of a sentence-pair example (segment B)
 
 
 def counter(name):

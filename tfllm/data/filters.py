@@ -37,7 +37,9 @@ RULE_NAMES = ("word_count", "mean_word_length", "symbol_word_ratio", "bullet_lin
               "duplicate_ngrams", "c4_min_sentences") + FINEWEB_RULE_NAMES
 # --disable_filters also takes these names for a whole family of rules.
 RULE_GROUPS = {"c4_lines": LINE_RULE_NAMES + ("c4_min_sentences",),
-               "fineweb": FINEWEB_RULE_NAMES}
+               "fineweb": FINEWEB_RULE_NAMES,
+               # Labelled task data (a user's CSV of sentences) is kept as given.
+               "all": RULE_NAMES + LINE_RULE_NAMES}
 
 # Gopher's stop words: real prose uses at least a couple of them.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")

@@ -32,13 +32,20 @@ from tfllm.data.language import IdentifyLanguage, LanguageConfig
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
-from tfllm.data.sources import SourceConfig, ReadDocuments, match_inputs
+from tfllm.data.sources import (
+    TABLE_FORMATS,
+    ReadDocuments,
+    SourceConfig,
+    check_columns,
+    match_inputs,
+)
 from tfllm.data.word_counts import WORD_COUNTS_PREFIX, CountWords, read_word_counts
 from tfllm.data.write import SPLITS, WriteTFRecords, split_of
 from tfllm.errors import ConfigError
 from tfllm.text import tokenizers
 
 CLEAN_DIR = "clean"
+BAD_ROWS_PREFIX = "bad_rows"  # clean/bad_rows-*.jsonl: {"file", "line", "reason"} per row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +74,7 @@ class JobConfig:
     eval_fraction: float = 0.05
     num_shards: int = 4
     overwrite: bool = False
+    max_bad_rows: int = 0  # rows of labelled inputs that may be skipped before the job stops
 
     def __post_init__(self):
         if self.kind not in schema.KINDS:
@@ -78,6 +86,12 @@ class JobConfig:
             raise ConfigError(f"--num_shards must be at least 1; got {self.num_shards}.")
         if self.vocab_size < 100:
             raise ConfigError(f"--vocab_size must be at least 100; got {self.vocab_size}.")
+        if self.max_bad_rows < 0:
+            raise ConfigError(f"--max_bad_rows must be at least 0; got {self.max_bad_rows}.")
+        if self.kind == "regress" and (not self.source.label_field
+                                       or self.source.label_type != "float"):
+            raise ConfigError("--kind=regress needs --label_field, the column or field "
+                              "holding each example's number.")
         if self.tokenizer_family not in ("", "bert", "gpt"):
             raise ConfigError("--tokenizer_family must be bert (WordPiece) or gpt "
                               f"(SentencePiece); got {self.tokenizer_family!r}.")
@@ -128,6 +142,8 @@ def _to_json_line(document):
               "source": document.source}
     if document.language:
         record.update(language=document.language, language_score=document.language_score)
+    if document.text_pair:
+        record["text_pair"] = document.text_pair
     return json.dumps(record, ensure_ascii=False)
 
 
@@ -135,7 +151,8 @@ def document_from_json(line):
     record = json.loads(line)
     return Document(doc_id=record["doc_id"], text=record["text"], source=record["source"],
                     label=record["label"], language=record.get("language", ""),
-                    language_score=record.get("language_score", 0.0))
+                    language_score=record.get("language_score", 0.0),
+                    text_pair=record.get("text_pair", ""))
 
 
 def clean_pipeline(config, pipeline, clean_prefix, files):
@@ -143,7 +160,9 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
     deduplicate, write `clean_prefix-*.jsonl.gz`, the distinct labels to
     `clean_prefix-labels` and, unless a tokenizer is given, the word counts beside."""
     documents = (pipeline
-                 | "Read" >> ReadDocuments(config.source, files)
+                 | "Read" >> ReadDocuments(config.source, files,
+                                           os.path.join(os.path.dirname(clean_prefix),
+                                                        BAD_ROWS_PREFIX))
                  | "Progress" >> beam.ParDo(_Progress("reading"))
                  | "Normalize" >> NormalizeText(config.normalize))
     if config.language.languages:
@@ -215,6 +234,21 @@ class _Descending:
         return self.key > other.key
 
 
+def _check_bad_rows(clean_dir, count, limit):
+    """Stops the job (nothing is published) when more rows were bad than allowed."""
+    if count <= limit:
+        return
+    rows = []
+    for path in glob.glob(os.path.join(clean_dir, f"{BAD_ROWS_PREFIX}-*.jsonl")):
+        with open(path) as f:
+            rows.extend(json.loads(line) for line in f)
+    first = min(rows, key=lambda row: (row["file"], row["line"]))
+    raise ConfigError(
+        f"{count} bad row(s) in the input, more than --max_bad_rows={limit}; the first is "
+        f"{first['file']} line {first['line']}: {first['reason']}. Fix the input, or raise "
+        "--max_bad_rows to skip (and count) such rows.")
+
+
 def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs):
     examples_config = config.examples
     documents = (pipeline
@@ -231,7 +265,8 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
                                     num_docs)
         else:
             maker = MakeClassifyExamples(examples_config, tokenizer.path,
-                                         tokenizer.special_ids, labels)
+                                         tokenizer.special_ids, labels,
+                                         regression=config.kind == "regress")
         shards = config.num_shards if split == "train" else max(1, config.num_shards // 4)
         _ = (split_documents
              | f"Make_{split}" >> maker
@@ -259,6 +294,8 @@ def run(config, beam_args=(), report=print):
         inputs = [{"tfds": config.source.patterns[0]}]
     else:
         inputs = match_inputs(config.source.patterns, config.source.exclude)
+    if config.source.format in TABLE_FORMATS:
+        check_columns(config.source, [i["path"] for i in inputs])
     if config.tokenizer:
         tokenizers.load_tokenizer(config.tokenizer)  # fail early on a bad file
     digest = _job_fingerprint(config, inputs)
@@ -290,6 +327,9 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
     with open(os.path.join(clean_dir, "part-labels")) as f:
         labels = sorted(line.rstrip("\n") for line in f if line.strip())
     os.remove(os.path.join(clean_dir, "part-labels"))
+    _check_bad_rows(clean_dir, statistics.get("bad_rows", 0), config.max_bad_rows)
+    if config.kind == "regress":
+        labels = []  # targets are numbers, not a vocabulary
     if not num_documents:
         raise ConfigError("No document survived cleaning: the input is empty or every "
                           f"document was filtered out (statistics: {statistics}). Check the "

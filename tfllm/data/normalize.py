@@ -107,6 +107,13 @@ class _Normalize(beam.DoFn):
         if len(text) > config.max_chars:  # NFKC can expand some characters
             self._dropped_too_long.inc()
             return
+        if document.text_pair:
+            text_pair, invisible = normalize_text(replace_surrogates(document.text_pair)[0],
+                                                  config.unicode_form)
+            if not text_pair:
+                self._dropped_empty.inc()
+                return
+            document = document._replace(text_pair=text_pair)
         yield document._replace(text=text)
 
 

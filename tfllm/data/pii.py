@@ -89,10 +89,11 @@ class _Scrub(beam.DoFn):
 
     def process(self, document):
         text, counts = scrub(document.text)
-        for kind, count in counts.items():
-            if count:
-                self._counters[kind].inc(count)
-        yield document._replace(text=text) if text != document.text else document
+        text_pair, pair_counts = scrub(document.text_pair)
+        for kind in counts:
+            if counts[kind] + pair_counts[kind]:
+                self._counters[kind].inc(counts[kind] + pair_counts[kind])
+        yield document._replace(text=text, text_pair=text_pair)
 
 
 class ScrubPII(beam.PTransform):

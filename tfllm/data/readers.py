@@ -72,10 +72,11 @@ def _gpt_inputs(parsed):
             {"lm_ids": ids[:, 1:], "lm_weights": tf.cast(mask[:, 1:], tf.float32)})
 
 
-def _classify_inputs(parsed):
+def _task_inputs(parsed):
+    labels = ({"labels": parsed["label_ids"][:, 0]} if "label_ids" in parsed
+              else {"values": parsed["label_values"][:, 0]})
     return ({"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
-             "padding_mask": parsed["input_mask"]},
-            {"labels": parsed["label_ids"][:, 0]})
+             "padding_mask": parsed["input_mask"]}, labels)
 
 
 def dynamic_masker(manifest, masked_lm_prob=0.15, max_predictions_per_seq=20):
@@ -152,7 +153,7 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     elif kind == "gpt":
         dataset = dataset.map(_gpt_inputs, num_parallel_calls=AUTOTUNE)
     else:
-        dataset = dataset.map(_classify_inputs, num_parallel_calls=AUTOTUNE)
+        dataset = dataset.map(_task_inputs, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 
@@ -162,14 +163,19 @@ def _to_int32(parsed):
 
 
 def split_texts(data_dir, split):
-    """Raw texts and label ids of a classification split, in file order (baselines,
+    """Raw texts, their pair texts ("" for single texts) and labels (class ids, or the
+    float targets of regression data) of a fine-tuning split, in file order (baselines,
     export checks)."""
+    regression = output.read_manifest(data_dir)["kind"] == "regress"
+    label = ("label_values", tf.float32) if regression else ("label_ids", tf.int64)
     spec = {"text": tf.io.FixedLenFeature([1], tf.string),
-            "label_ids": tf.io.FixedLenFeature([1], tf.int64)}
+            "text_pair": tf.io.FixedLenFeature([1], tf.string, default_value=[b""]),
+            label[0]: tf.io.FixedLenFeature([1], label[1])}
     files = split_files(data_dir, split)
-    texts, labels = [], []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.io.parse_single_example(record, spec)
-        texts.append(example["text"].numpy()[0].decode("utf-8"))
-        labels.append(int(example["label_ids"].numpy()[0]))
-    return texts, labels
+    texts, pairs, labels = [], [], []
+    for records in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
+        examples = tf.io.parse_example(records, spec)
+        texts += [t.decode("utf-8") for t in examples["text"].numpy()[:, 0]]
+        pairs += [t.decode("utf-8") for t in examples["text_pair"].numpy()[:, 0]]
+        labels += examples[label[0]].numpy()[:, 0].tolist()
+    return texts, pairs, labels

@@ -9,7 +9,9 @@ import tensorflow as tf
 
 from tfllm.errors import ConfigError
 
-KINDS = ("bert", "gpt", "classify")
+KINDS = ("bert", "gpt", "classify", "regress")
+# Kinds fine-tuned from labelled texts (one text or a pair each).
+TASK_KINDS = ("classify", "regress")
 
 
 def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
@@ -29,12 +31,15 @@ def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
         # windows overlap by one token, so every token is a target exactly once.
         return {"input_ids": ("int64", sequence_length + 1),
                 "input_mask": ("int64", sequence_length + 1)}
-    if kind == "classify":
+    if kind in TASK_KINDS:
+        label = ("label_ids", ("int64", 1)) if kind == "classify" else \
+            ("label_values", ("float32", 1))
         return {"input_ids": ("int64", sequence_length),
                 "input_mask": ("int64", sequence_length),
                 "segment_ids": ("int64", sequence_length),
-                "label_ids": ("int64", 1),
-                "text": ("string", 1)}
+                label[0]: label[1],
+                "text": ("string", 1),
+                "text_pair": ("string", 1)}
     raise ConfigError(f"Unknown example kind {kind!r}; expected one of {', '.join(KINDS)}.")
 
 

@@ -5,10 +5,13 @@ gzip by extension) and streamed line by line, so a file never has to fit in
 memory and many files are read in parallel by the runner.
 """
 
+import csv
 import dataclasses
 import fnmatch
 import hashlib
+import io
 import json
+import math
 import os
 import re
 
@@ -19,7 +22,9 @@ from apache_beam.io.filesystems import FileSystems
 from tfllm.data.documents import Document, counter
 from tfllm.errors import ConfigError
 
-FORMATS = ("text", "jsonl", "tfds")
+FORMATS = ("text", "jsonl", "csv", "tsv", "tfds")
+TABLE_FORMATS = ("csv", "tsv")
+LABEL_TYPES = ("class", "float")
 TEXT_SPLITS = ("file", "blank_lines", "delimiter", "line", "wordnet")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _EXTENSIONS = re.compile(r"(\.(gz|bz2|zst|deflate|txt|text|jsonl|json|u8))+$")
@@ -33,8 +38,10 @@ class SourceConfig:
     format: str = "text"
     split: str = "blank_lines"  # text only: how a file divides into documents
     delimiter: str = "%"  # split=delimiter: a line equal to this ends a document
-    text_field: str = "text"  # jsonl and tfds
-    label_field: str = ""  # jsonl and tfds: the class label, for classification data
+    text_field: str = "text"  # the column or field of the text (jsonl, csv, tsv, tfds)
+    text_pair_field: str = ""  # the second text of sentence pairs; empty: single texts
+    label_field: str = ""  # the label's column or field, for classification data
+    label_type: str = "class"  # class (any value) or float (regression targets)
     label_from_filename: bool = False  # the label is the file name without extensions
     exclude: tuple = ()  # file-name globs to skip, e.g. ("*.dat", "*.u8")
     # (file-name glob, split) pairs overriding `split` for the files they match, so
@@ -58,6 +65,12 @@ class SourceConfig:
         if not self.patterns:
             raise ConfigError("No input given: set --input to files, globs or, with "
                               "--input_format=tfds, a dataset name.")
+        if self.label_type not in LABEL_TYPES:
+            raise ConfigError(f"The label type must be one of {', '.join(LABEL_TYPES)}; "
+                              f"got {self.label_type!r}.")
+        if self.format in TABLE_FORMATS and not self.text_field:
+            raise ConfigError(f"--input_format={self.format} needs --text_field, the column "
+                              "holding the text.")
         if self.split == "delimiter" and not self.delimiter.strip():
             raise ConfigError("--delimiter must not be blank with --text_split=delimiter.")
 
@@ -172,8 +185,48 @@ class _ReadTextFile(beam.DoFn):
             yield _document(path, index, lines, label)
 
 
+BAD_ROWS = "bad_rows"  # the tagged output of the readers: {"file", "line", "reason"}
+
+
+def _bad_row(path, line, reason):
+    counter("bad_rows").inc()
+    return beam.pvalue.TaggedOutput(BAD_ROWS, {"file": path, "line": line, "reason": reason})
+
+
+def labelled_document(config, path, line, fields, file_label=""):
+    """A Document from one record's fields ({name: value}), or the reason it is bad."""
+    text = fields.get(config.text_field)
+    if not isinstance(text, str):
+        return None, f"no text in {config.text_field!r}"
+    if not text.strip():
+        return None, f"empty text in {config.text_field!r}"
+    text_pair = ""
+    if config.text_pair_field:
+        text_pair = fields.get(config.text_pair_field)
+        if not isinstance(text_pair, str) or not text_pair.strip():
+            return None, f"no second text in {config.text_pair_field!r}"
+    label = file_label
+    if config.label_field:
+        label = fields.get(config.label_field)
+        if label is None or isinstance(label, (dict, list)) or str(label).strip() == "":
+            return None, f"no label in {config.label_field!r}"
+        label = str(label).strip()
+        if config.label_type == "float":
+            try:
+                value = float(label)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                return None, f"label {label!r} is not a number"
+            label = repr(value)
+    document = Document(doc_id=f"{path}#{line:08d}", text=text, source=path, label=label,
+                        text_pair=text_pair)
+    return document, None
+
+
 class _ReadJsonLinesFile(beam.DoFn):
-    """Streams a JSON Lines file; bad lines are counted, never fatal."""
+    """Streams a JSON Lines file; bad lines are counted and tagged, never fatal here
+    (the job decides with --max_bad_rows)."""
 
     def __init__(self, config):
         self._config = config
@@ -194,21 +247,103 @@ class _ReadJsonLinesFile(beam.DoFn):
                     record = json.loads(line)
                 except (ValueError, RecursionError):
                     self._invalid.inc()
+                    yield _bad_row(path, index + 1, "not a JSON value")
                     continue
-                text = record.get(config.text_field) if isinstance(record, dict) else None
-                if not isinstance(text, str):
+                document, reason = labelled_document(
+                    config, path, index, record if isinstance(record, dict) else {},
+                    file_label)
+                if document is None:
                     self._missing.inc()
+                    yield _bad_row(path, index + 1, reason)
                     continue
-                label = file_label
-                if config.label_field:
-                    label = record.get(config.label_field)
-                    if label is None or isinstance(label, (dict, list)):
-                        self._missing.inc()
-                        continue
-                    label = str(label)
                 self._read.inc()
-                yield Document(doc_id=f"{path}#{index:08d}", text=text, source=path,
-                               label=label, undecodable_bytes=bad)
+                yield document._replace(undecodable_bytes=bad)
+
+
+def _dialect(format_name):
+    """CSV: RFC 4180 quoting (fields with commas, quotes or newlines in double quotes).
+    TSV: GLUE's layout, tabs and no quoting (its sentences keep their quote marks)."""
+    if format_name == "tsv":
+        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    return {"delimiter": ",", "quotechar": '"', "doublequote": True}
+
+
+def open_table(handle, format_name):
+    """A csv.reader over a binary file handle: UTF-8 with or without a BOM, bytes that
+    are not UTF-8 replaced, quoted newlines kept inside their field."""
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
+    csv.field_size_limit(1 << 30)
+    return csv.reader(text, strict=True, **_dialect(format_name))
+
+
+def table_header(path, format_name):
+    """The column names of a CSV/TSV file (its first row); ConfigError if it has none."""
+    with FileSystems.open(path) as handle:
+        try:
+            header = next(open_table(handle, format_name), None)
+        except csv.Error as error:
+            raise ConfigError(f"{path}: the header row is not valid {format_name.upper()} "
+                              f"({error}).") from None
+    if not header:
+        raise ConfigError(f"{path} is empty: a {format_name.upper()} input needs a header row "
+                          "naming its columns.")
+    return [name.strip() for name in header]
+
+
+def check_columns(config, paths):
+    """Every named column exists in every CSV/TSV file, checked before any job starts."""
+    wanted = [f for f in (config.text_field, config.text_pair_field, config.label_field) if f]
+    for path in paths:
+        header = table_header(path, config.format)
+        missing = [name for name in wanted if name not in header]
+        if missing:
+            raise ConfigError(
+                f"{path} has no column {', '.join(repr(m) for m in missing)}; its header has "
+                f"{', '.join(repr(h) for h in header)}. Set --text_field, --text_pair_field "
+                "and --label_field to its column names.")
+
+
+class _ReadTableFile(beam.DoFn):
+    """Streams a CSV or TSV file with a header row; a row with the wrong number of cells,
+    an empty text or an unusable label is a bad row, counted and tagged."""
+
+    def __init__(self, config):
+        self._config = config
+        self._read = counter("documents_read")
+
+    def process(self, readable_file):
+        config = self._config
+        path = readable_file.metadata.path
+        file_label = label_from_path(path) if config.label_from_filename else ""
+        with readable_file.open() as handle:
+            rows = open_table(handle, config.format)
+            header, start = None, 1
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    yield _bad_row(path, start, f"not valid {config.format.upper()}: {error}")
+                    start = rows.line_num + 1
+                    continue
+                line, start = start, rows.line_num + 1
+                if header is None:
+                    header = [name.strip() for name in row]
+                    continue
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines between rows
+                if len(row) != len(header):
+                    yield _bad_row(path, line, f"{len(row)} cell(s) where the header has "
+                                               f"{len(header)}")
+                    continue
+                document, reason = labelled_document(config, path, line,
+                                                     dict(zip(header, row)), file_label)
+                if document is None:
+                    yield _bad_row(path, line, reason)
+                    continue
+                self._read.inc()
+                yield document
 
 
 class ReadDocuments(beam.PTransform):
@@ -218,23 +353,32 @@ class ReadDocuments(beam.PTransform):
     job reads exactly the files its manifest fingerprints.
     """
 
-    def __init__(self, config, files=None):
+    def __init__(self, config, files=None, bad_rows_prefix=None):
         super().__init__()
         self._config = config
         self._files = files
+        self._bad_rows_prefix = bad_rows_prefix
 
     def expand(self, pipeline):
         config = self._config
         if config.format == "tfds":
             return pipeline | _read_tfds(config)
-        reader = _ReadTextFile(config) if config.format == "text" else _ReadJsonLinesFile(config)
-        return (pipeline
+        reader = {"text": _ReadTextFile, "jsonl": _ReadJsonLinesFile}.get(
+            config.format, _ReadTableFile)(config)
+        read = (pipeline
                 | "Patterns" >> beam.Create(list(self._files or config.patterns))
                 | "Match" >> fileio.MatchAll()
                 | "SkipDirectories" >> beam.Filter(lambda m: not m.path.endswith(os.sep))
                 | "Open" >> fileio.ReadMatches()
                 | "SpreadFiles" >> beam.Reshuffle()
-                | "Read" >> beam.ParDo(reader))
+                | "Read" >> beam.ParDo(reader).with_outputs(BAD_ROWS, main="documents"))
+        if self._bad_rows_prefix:
+            _ = (read[BAD_ROWS]
+                 | "BadRowsToJson" >> beam.Map(json.dumps, sort_keys=True)
+                 | "WriteBadRows" >> beam.io.WriteToText(self._bad_rows_prefix,
+                                                         file_name_suffix=".jsonl",
+                                                         num_shards=1))
+        return read["documents"]
 
 
 def _read_tfds(config):
@@ -252,26 +396,34 @@ def _read_tfds(config):
                           "prepare it first (tfds build) or set --tfds_data_dir. Nothing is "
                           "downloaded at run time.")
     features = builder.info.features
-    if config.text_field not in features:
-        raise ConfigError(f"TFDS dataset {name!r} has no feature {config.text_field!r}; "
-                          f"it has {', '.join(features)}.")
+    for field in (config.text_field, config.text_pair_field, config.label_field):
+        if field and field not in features:
+            raise ConfigError(f"TFDS dataset {name!r} has no feature {field!r}; "
+                              f"it has {', '.join(features)}.")
     label_names = None
     if config.label_field:
-        label_feature = features[config.label_field]
-        label_names = getattr(label_feature, "names", None)
+        label_names = getattr(features[config.label_field], "names", None)
 
-    def to_document(example):
-        text, bad = decode(example[config.text_field])
-        label = ""
+    def as_text(value):
+        return decode(value)[0] if isinstance(value, bytes) else str(value)
+
+    def to_documents(example):
+        fields = {field: as_text(example[field]) for field in
+                  (config.text_field, config.text_pair_field) if field}
         if config.label_field:
             value = example[config.label_field]
-            label = label_names[value] if label_names else (
-                value.decode("utf-8") if isinstance(value, bytes) else str(value))
+            fields[config.label_field] = label_names[value] if label_names else as_text(value)
+        digest = hashlib.blake2b(fields[config.text_field].encode("utf-8"),
+                                 digest_size=8).hexdigest()
+        source = f"tfds:{name}/{config.tfds_split}"
+        document, _ = labelled_document(config, source, 0, fields)
+        if document is None:
+            counter("bad_rows").inc()
+            return
         counter("documents_read").inc()
-        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
-        return Document(doc_id=f"tfds:{name}/{config.tfds_split}#{digest}", text=text,
-                        source=f"tfds:{name}", label=label, undecodable_bytes=bad)
+        yield document._replace(doc_id=f"{source}#{digest}", source=f"tfds:{name}",
+                                undecodable_bytes=decode(example[config.text_field])[1])
 
     return ("ReadFromTFDS" >> tfds.beam.ReadFromTFDS(builder, split=config.tfds_split)
             | "AsNumpy" >> beam.Map(tfds.as_numpy)
-            | "ToDocuments" >> beam.Map(to_document))
+            | "ToDocuments" >> beam.FlatMap(to_documents))

@@ -6,9 +6,10 @@ from tfllm.data.documents import counter
 
 
 class _Tokenize(beam.DoFn):
-    def __init__(self, tokenizer_path, segmenter):
+    def __init__(self, tokenizer_path, segmenter, pairs):
         self._tokenizer_path = tokenizer_path
         self._segmenter = segmenter
+        self._pairs = pairs
         self._tokens = counter("tokens")
         self._tokenizer = None
 
@@ -18,6 +19,13 @@ class _Tokenize(beam.DoFn):
         self._tokenizer = load_tokenizer(self._tokenizer_path)
 
     def process(self, documents):
+        if self._pairs:
+            ids = self._tokenizer.tokenize([d.text for d in documents]
+                                           + [d.text_pair for d in documents])
+            for document, tokens, pair in zip(documents, ids, ids[len(documents):]):
+                self._tokens.inc(len(tokens) + len(pair))
+                yield document, tokens, pair
+            return
         if self._segmenter is None:
             ids = self._tokenizer.tokenize([d.text for d in documents])
             for document, tokens in zip(documents, ids):
@@ -35,13 +43,15 @@ class _Tokenize(beam.DoFn):
 
 
 class TokenizeDocuments(beam.PTransform):
-    """Document -> (Document, token ids), or per-segment ids when given a segmenter.
+    """Document -> (Document, token ids), or per-segment ids when given a segmenter, or
+    (Document, token ids, token ids of its text_pair) with `pairs`.
 
     Documents are batched so the tensorflow-text ops run on many strings per call.
     """
 
-    def __init__(self, tokenizer_path, segmenter=None, batch_size=256):
+    def __init__(self, tokenizer_path, segmenter=None, batch_size=256, pairs=False):
         super().__init__()
+        self._pairs = pairs
         self._tokenizer_path = tokenizer_path
         self._segmenter = segmenter
         self._batch_size = batch_size
@@ -50,4 +60,5 @@ class TokenizeDocuments(beam.PTransform):
         return (documents
                 | "Batch" >> beam.BatchElements(min_batch_size=1,
                                                 max_batch_size=self._batch_size)
-                | "Tokenize" >> beam.ParDo(_Tokenize(self._tokenizer_path, self._segmenter)))
+                | "Tokenize" >> beam.ParDo(_Tokenize(self._tokenizer_path, self._segmenter,
+                                                         self._pairs)))

@@ -34,3 +34,38 @@ def classification_metrics(labels, predictions, class_names):
                       for name, p, r, f, s in zip(class_names, precision, recall, f1, actual)},
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def _ranks(values):
+    """Ranks from 1, ties sharing their mean rank (Spearman's convention)."""
+    values = np.asarray(values, np.float64)
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def pearson(x, y):
+    """Pearson's correlation; 0 when either side is constant (a mean predictor)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    dx, dy = x - x.mean(), y - y.mean()
+    scale = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / scale) if scale > 0 else 0.0
+
+
+def regression_metrics(targets, predictions):
+    """MSE, RMSE, MAE and Pearson's and Spearman's correlations (STS-B's metrics)."""
+    targets, predictions = np.asarray(targets, np.float64), np.asarray(predictions, np.float64)
+    errors = predictions - targets
+    mse = float(np.mean(errors ** 2))
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(errors))),
+            "pearson": pearson(targets, predictions),
+            "spearman": pearson(_ranks(targets), _ranks(predictions)),
+            "examples": int(len(targets))}

@@ -1,4 +1,5 @@
-"""PNG plots: the confusion matrix and training curves from TensorBoard logs."""
+"""PNG plots: the confusion matrix, regression predictions against their targets and
+training curves from TensorBoard logs."""
 
 import glob
 import os
@@ -22,6 +23,22 @@ def confusion_matrix_png(matrix, class_names, path):
     for (i, j), count in np.ndenumerate(matrix):
         axes.text(j, i, str(count), ha="center", va="center",
                   color="white" if count > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def scatter_png(targets_and_predictions, path):
+    """Predicted against true values, with the diagonal a perfect regressor sits on."""
+    targets, predictions = (np.asarray(v, np.float64) for v in targets_and_predictions)
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    axes.scatter(targets, predictions, s=6, alpha=0.5)
+    low = min(targets.min(), predictions.min())
+    high = max(targets.max(), predictions.max())
+    axes.plot([low, high], [low, high], color="gray", linewidth=1)
+    axes.set_xlabel("true")
+    axes.set_ylabel("predicted")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

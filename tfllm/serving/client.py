@@ -4,6 +4,7 @@ and with the real `tensorflow_model_server`).
     client = RestClient("localhost:8501")         # or GrpcClient("localhost:8500")
     client.predict("bert_classifier", {"text": ["Hello"]})   # {"label": ..., "scores": ...}
     client.classify("bert_classifier", ["Hello"])           # [[("label", score), ...]]
+    client.regress("sts", ["A cat."], text_pairs=["A dog."])  # [score, ...]
     for piece in client.generate_stream("gpt", "Once", max_new_tokens=16):  # tfllm.serve only
         print(piece["text"], end="", flush=True)
 """
@@ -22,9 +23,17 @@ from tensorflow_serving.apis import (
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tfllm.errors import TfllmError
+
+
+def _features(texts, text_pairs=None):
+    """tf.Example features of texts (and their pairs) for Classify and Regress."""
+    if text_pairs is None:
+        return [{"text": t} for t in texts]
+    return [{"text": t, "text_pair": p} for t, p in zip(texts, text_pairs)]
 from tfllm.serving.protos import generation_pb2, generation_pb2_grpc
 
 
@@ -95,10 +104,16 @@ class RestClient:
             outputs = {self._outputs[key][0]: outputs}
         return _columns(outputs)
 
-    def classify(self, model, texts, signature="classify", version=None, label=None):
-        body = {"signature_name": signature, "examples": [{"text": t} for t in texts]}
+    def classify(self, model, texts, signature="classify", version=None, label=None,
+                 text_pairs=None):
+        body = {"signature_name": signature, "examples": _features(texts, text_pairs)}
         result = self._call("POST", self._url(model, version, label) + ":classify", body)
         return [[(label_, score) for label_, score in row] for row in result["result"]]
+
+    def regress(self, model, texts, signature="regress", version=None, label=None,
+                text_pairs=None):
+        body = {"signature_name": signature, "examples": _features(texts, text_pairs)}
+        return self._call("POST", self._url(model, version, label) + ":regress", body)["result"]
 
     def status(self, model, version=None, label=None):
         return self._call("GET", self._url(model, version, label))["model_version_status"]
@@ -173,15 +188,28 @@ class GrpcClient:
         response = self._call(self.prediction.Predict, request)
         return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
 
-    def classify(self, model, texts, signature="classify", version=None, label=None):
-        request = classification_pb2.ClassificationRequest()
+    def _examples(self, request, model, signature, version, label, texts, text_pairs):
         self._spec(request.model_spec, model, signature, version, label)
-        for text in texts:
+        for features in _features(texts, text_pairs):
             example = request.input.example_list.examples.add()
-            example.features.feature["text"].bytes_list.value.append(text.encode("utf-8"))
+            for key, text in features.items():
+                example.features.feature[key].bytes_list.value.append(text.encode("utf-8"))
+        return request
+
+    def classify(self, model, texts, signature="classify", version=None, label=None,
+                 text_pairs=None):
+        request = self._examples(classification_pb2.ClassificationRequest(), model, signature,
+                                 version, label, texts, text_pairs)
         response = self._call(self.prediction.Classify, request)
         return [[(c.label, c.score) for c in row.classes]
                 for row in response.result.classifications]
+
+    def regress(self, model, texts, signature="regress", version=None, label=None,
+                text_pairs=None):
+        request = self._examples(regression_pb2.RegressionRequest(), model, signature,
+                                 version, label, texts, text_pairs)
+        response = self._call(self.prediction.Regress, request)
+        return [r.value for r in response.result.regressions]
 
     def status(self, model, version=None, label=None):
         request = get_model_status_pb2.GetModelStatusRequest()

@@ -21,42 +21,46 @@ from tfllm.serving import versions
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
 
 
-def _warmup_requests(name, input_name, samples):
+def _warmup_requests(name, samples):
     """TF Serving replays these PredictionLogs at load (`--enable_model_warmup`)."""
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=name, signature_name="serving_default"))
-    request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.array(samples, dtype=object)))
+    for input_name, values in samples.items():
+        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(np.array(values, object)))
     return [prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request))]
 
 
-def _mark_classify_signature(saved_model_dir):
-    """TF2 saves every signature as a Predict one; TF Serving's Classify API accepts
-    only signatures whose method is `tensorflow/serving/classify`."""
+def _mark_example_signatures(saved_model_dir):
+    """TF2 saves every signature as a Predict one; TF Serving's Classify and Regress APIs
+    accept only signatures whose method is `tensorflow/serving/classify` or `.../regress`."""
     path = os.path.join(saved_model_dir, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
     with open(path, "rb") as f:
         saved_model.ParseFromString(f.read())
     for meta_graph in saved_model.meta_graphs:
-        if "classify" in meta_graph.signature_def:
-            meta_graph.signature_def["classify"].method_name = CLASSIFY_METHOD
+        for name, method in (("classify", CLASSIFY_METHOD), ("regress", REGRESS_METHOD)):
+            if name in meta_graph.signature_def:
+                meta_graph.signature_def[name].method_name = method
     with open(path, "wb") as f:
         f.write(saved_model.SerializeToString())
 
 
-def verify_in_fresh_process(saved_model_dir, input_name, samples, expected):
-    """Reloads the SavedModel in a new interpreter and compares its outputs with
-    `expected` ({signature: {output: array}}); raises ConfigError on a mismatch."""
+def verify_in_fresh_process(saved_model_dir, samples, expected):
+    """Reloads the SavedModel in a new interpreter, calls it on `samples` ({input name:
+    values}) and compares its outputs with `expected` ({signature: {output: array}});
+    raises ConfigError on a mismatch."""
     with tempfile.TemporaryDirectory() as scratch:
         path = os.path.join(scratch, "expected.npz")
-        arrays = {"input": np.array(samples, object)}
+        arrays = {f"input/{name}": np.array(values, object) for name, values in samples.items()}
         for signature, outputs in expected.items():
             arrays.update({f"{signature}/{key}": value for key, value in outputs.items()})
         np.savez(path, **arrays)
         result = subprocess.run(
-            [sys.executable, "-m", "tfllm.serving.verify", saved_model_dir, input_name, path],
+            [sys.executable, "-m", "tfllm.serving.verify", saved_model_dir, path],
             capture_output=True, text=True, timeout=600,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
@@ -67,18 +71,21 @@ def verify_in_fresh_process(saved_model_dir, input_name, samples, expected):
 
 def export_module(module, export_base, name, samples):
     """Writes `export_base/name/VERSION/` atomically once the reloaded SavedModel
-    reproduces `module.reference(samples)`; returns the version directory."""
-    expected = module.reference(samples)
+    reproduces `module.reference(samples)`; returns the version directory. `samples`
+    is a list of texts for the module's one input, or {input name: texts}."""
+    if not isinstance(samples, dict):
+        samples = {module.sample_input: list(samples)}
+    expected = module.reference(samples if len(samples) > 1 else samples[module.sample_input])
     temporary, version = versions.begin_version(export_base, name)
     try:
         tf.saved_model.save(module, temporary, signatures={
             signature: getattr(module, signature) for signature in module.signature_names})
-        _mark_classify_signature(temporary)
+        _mark_example_signatures(temporary)
         os.makedirs(os.path.join(temporary, "assets.extra"))
         with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
-            for log in _warmup_requests(name, module.sample_input, samples):
+            for log in _warmup_requests(name, samples):
                 writer.write(log.SerializeToString())
-        verify_in_fresh_process(temporary, module.sample_input, samples, expected)
+        verify_in_fresh_process(temporary, samples, expected)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

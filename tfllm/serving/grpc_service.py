@@ -1,5 +1,5 @@
 """TF Serving's gRPC services from the tensorflow-serving-api stubs:
-PredictionService (Predict, Classify, GetModelMetadata) and ModelService
+PredictionService (Predict, Classify, Regress, GetModelMetadata) and ModelService
 (GetModelStatus, HandleReloadConfigRequest); and tfllm's GenerationService
 (GenerateStream, protos/generation.proto)."""
 
@@ -14,6 +14,7 @@ from tensorflow_serving.apis import (
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tfllm.errors import TfllmError
@@ -113,8 +114,18 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._observed("GetModelMetadata", request.model_spec.name, context, handle)
 
     def Regress(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      "Regress is not supported: tfllm exports no regression signatures.")
+        def handle():
+            servable = self._resolve(request.model_spec)
+            name, results = inference.regress(servable, request.model_spec.signature_name,
+                                              _serialized_examples(request.input))
+            response = regression_pb2.RegressionResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = name
+            for value in results:
+                response.result.regressions.add(value=value)
+            return response
+        return self._observed("Regress", request.model_spec.name, context, handle)
 
     def MultiInference(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported.")

@@ -1,10 +1,10 @@
-"""Predict and Classify on a resolved servable: TF Serving's checks and semantics,
+"""Predict, Classify and Regress on a resolved servable: TF Serving's checks and semantics,
 shared by the REST and gRPC front ends."""
 
 import numpy as np
 import tensorflow as tf
 
-from tfllm.serving.export import CLASSIFY_METHOD
+from tfllm.serving.export import CLASSIFY_METHOD, REGRESS_METHOD
 from tfllm.serving.status import invalid
 
 
@@ -75,6 +75,21 @@ def classify(servable, signature_name, serialized_examples):
                          float(scores[row][i]) if scores is not None else 0.0)
                         for i in range(count)])
     return name, results
+
+
+def regress(servable, signature_name, serialized_examples):
+    """(signature name used, [value per example]) through a signature of TF Serving's
+    regress method (serialized tf.Examples -> outputs)."""
+    name, signature_def = servable.signature(signature_name or "regress")
+    if signature_def.method_name != REGRESS_METHOD:
+        raise invalid(f"Expected regression signature method_name to be {REGRESS_METHOD}. "
+                      f"Was: {signature_def.method_name} (signature \"{name}\"; tfllm "
+                      "regressors name theirs \"regress\").")
+    if not serialized_examples:
+        raise invalid("Regress needs at least one example.")
+    (input_key,) = signature_def.inputs
+    _, outputs = predict(servable, name, {input_key: np.array(serialized_examples, object)})
+    return name, [float(v) for v in np.reshape(outputs["outputs"], [-1])]
 
 
 def example_from_features(features):

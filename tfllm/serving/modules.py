@@ -1,7 +1,7 @@
 """The exported `tf.Module`s: strings in, labels, vectors or text out.
 
 Tokenization runs inside the graph (the keras-hub tokenizers' tensorflow-text ops
-and keras-hub's StartEndPacker), so TF Serving clients send raw text. Functions
+and `tfllm.text.packing`'s packer), so TF Serving clients send raw text. Functions
 are traced without XLA: TF Serving disables it by default. Each module also
 computes `reference` outputs the slow way (Python tokenization, the Keras model,
 `tfllm.generate`'s decoder), which export checks the reloaded SavedModel against.
@@ -11,87 +11,105 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from tfllm.data.classify_examples import encode
 from tfllm.generation.decoding import DecodingState, Generator
 from tfllm.generation.sampling import SamplingConfig
+from tfllm.text.packing import GraphPacker, pack
 
 TEXT = tf.TensorSpec([None], tf.string, "text")
+TEXT_PAIR = tf.TensorSpec([None], tf.string, "text_pair")
+EXAMPLES = tf.TensorSpec([None], tf.string, "inputs")
 
 
-def _packer(length, special):
-    """[CLS] ... [SEP] for WordPiece, ... <|endoftext|> for SentencePiece (as the data job)."""
-    if "cls" in special:
-        return keras_hub.layers.StartEndPacker(
-            length, start_value=special["cls"], end_value=special["sep"],
-            pad_value=special["pad"], return_padding_mask=True)
-    return keras_hub.layers.StartEndPacker(
-        length, end_value=special["end_of_text"], pad_value=special["pad"],
-        return_padding_mask=True)
-
-
-def _to_longest_row(token_ids, padding_mask):
+def _to_longest_row(token_ids, padding_mask, segment_ids=None):
     """The packed batch cut to its longest row (never past the packer's length), so a
     call costs what its texts need; padding is masked, so the outputs at real positions
     equal those of full-length packing."""
     padding_mask = tf.cast(padding_mask, tf.int32)
     longest = tf.maximum(tf.reduce_max(tf.reduce_sum(padding_mask, axis=1)), 1)
-    return tf.cast(token_ids, tf.int32)[:, :longest], padding_mask[:, :longest]
+    if segment_ids is None:
+        segment_ids = tf.zeros_like(padding_mask)
+    return {"token_ids": tf.cast(token_ids, tf.int32)[:, :longest],
+            "padding_mask": padding_mask[:, :longest],
+            "segment_ids": tf.cast(segment_ids, tf.int32)[:, :longest]}
 
 
-def _packed_batch(texts, tokenizer, length):
+def _packed_batch(texts, tokenizer, length, pairs=None):
     """The Python path: tokenize, pack as the data job does, as int32 arrays."""
-    ids, masks = zip(*(encode(t, length, tokenizer.special_ids)
-                       for t in tokenizer.tokenize(texts)))
-    ids = np.array(ids, np.int32)
-    return {"token_ids": ids, "padding_mask": np.array(masks, np.int32),
-            "segment_ids": np.zeros_like(ids)}
+    segments = [[t] for t in tokenizer.tokenize(texts)]
+    if pairs is not None:
+        segments = [[*s, p] for s, p in zip(segments, tokenizer.tokenize(pairs))]
+    ids, masks, segment_ids = zip(*(pack(s, length, tokenizer.special_ids) for s in segments))
+    return {"token_ids": np.array(ids, np.int32), "padding_mask": np.array(masks, np.int32),
+            "segment_ids": np.array(segment_ids, np.int32)}
 
 
-class ClassifierModule(tf.Module):
-    """Signatures: `serving_default` (text -> label, classes, scores), `classify`
-    (serialized tf.Example with a `text` feature -> classes, scores; TF Serving's
-    Classify API) and `token_ids` (pre-tokenized input -> scores)."""
+class TaskModule(tf.Module):
+    """A fine-tuned classifier or regressor over one text or a pair of texts.
 
-    signature_names = ("serving_default", "classify", "token_ids")
-    sample_input = "text"
+    Classifier: `serving_default` (text[, text_pair] -> label, classes, scores) and
+    `classify` (serialized tf.Examples with those features -> classes, scores; TF
+    Serving's Classify API). Regressor: `serving_default` (-> score) and `regress`
+    (tf.Examples -> outputs; TF Serving's Regress API). Both: `token_ids`
+    (pre-tokenized input -> scores or score).
+    """
 
-    def __init__(self, model, tokenizer, labels):
+    def __init__(self, model, tokenizer, labels=(), pairs=False):
         super().__init__()
         self.model = model
         self.python_tokenizer = tokenizer
         self.tokenizer = tokenizer.keras_tokenizer
-        self.packer = _packer(model.config.max_sequence_length, tokenizer.special_ids)
-        self.labels = tf.constant(labels)
-        self.serving_default = tf.function(self._classify_text, input_signature=[TEXT])
-        self.classify = tf.function(
-            self._classify_examples,
-            input_signature=[tf.TensorSpec([None], tf.string, "inputs")])
-        self.token_ids = tf.function(self._classify_ids, input_signature=[
-            tf.TensorSpec([None, None], tf.int32, "token_ids"),
-            tf.TensorSpec([None, None], tf.int32, "padding_mask")])
+        self.packer = GraphPacker(model.config.max_sequence_length, tokenizer.special_ids)
+        self.regression = not labels
+        self.pairs = pairs
+        self.sample_inputs = ("text", "text_pair") if pairs else ("text",)
+        self.sample_input = "text"
+        self.labels = tf.constant(list(labels) or [""])
+        texts = [TEXT, TEXT_PAIR] if pairs else [TEXT]
+        api = "regress" if self.regression else "classify"
+        self.signature_names = ("serving_default", api, "token_ids")
+        self.serving_default = tf.function(self._from_text, input_signature=texts)
+        setattr(self, api, tf.function(self._from_examples, input_signature=[EXAMPLES]))
+        ids = [tf.TensorSpec([None, None], tf.int32, "token_ids"),
+               tf.TensorSpec([None, None], tf.int32, "padding_mask")]
+        if pairs:
+            ids.append(tf.TensorSpec([None, None], tf.int32, "segment_ids"))
+        self.token_ids = tf.function(self._from_ids, input_signature=ids)
 
-    def _scores(self, token_ids, padding_mask):
-        features = {"token_ids": token_ids, "padding_mask": padding_mask,
-                    "segment_ids": tf.zeros_like(token_ids)}
-        return tf.nn.softmax(self.model(features, training=False), axis=-1)
-
-    def _classify_ids(self, token_ids, padding_mask):
-        return {"scores": self._scores(token_ids, padding_mask)}
-
-    def _classify_text(self, text):
-        scores = self._scores(*_to_longest_row(*self.packer(self.tokenizer(text))))
-        classes = tf.broadcast_to(self.labels, tf.shape(scores))
+    def _outputs(self, features):
+        logits = self.model(features, training=False)
+        if self.regression:
+            return {"score": tf.cast(logits[:, 0], tf.float32)}
+        scores = tf.nn.softmax(logits, axis=-1)
         return {"label": tf.gather(self.labels, tf.argmax(scores, axis=-1)),
-                "classes": classes, "scores": scores}
+                "classes": tf.broadcast_to(self.labels, tf.shape(scores)), "scores": scores}
 
-    def _classify_examples(self, serialized):
-        parsed = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
-        outputs = self._classify_text(parsed["text"])
+    def _from_ids(self, token_ids, padding_mask, segment_ids=None):
+        outputs = self._outputs(_to_longest_row(token_ids, padding_mask, segment_ids))
+        return {k: v for k, v in outputs.items() if k in ("scores", "score")}
+
+    def _from_text(self, text, text_pair=None):
+        segments = [self.tokenizer(text)]
+        if text_pair is not None:
+            segments.append(self.tokenizer(text_pair))
+        return self._outputs(_to_longest_row(*self.packer(*segments)))
+
+    def _from_examples(self, serialized):
+        spec = {name: tf.io.FixedLenFeature([], tf.string) for name in self.sample_inputs}
+        outputs = self._from_text(**tf.io.parse_example(serialized, spec))
+        if self.regression:
+            return {"outputs": outputs["score"]}
         return {"classes": outputs["classes"], "scores": outputs["scores"]}
 
-    def reference(self, texts):
-        batch = _packed_batch(texts, self.python_tokenizer, self.model.config.max_sequence_length)
-        scores = tf.nn.softmax(self.model(batch, training=False), axis=-1).numpy()
+    def reference(self, samples):
+        """`samples`: texts, or {"text": texts, "text_pair": texts} for a pair model."""
+        if not isinstance(samples, dict):
+            samples = {"text": samples}
+        batch = _packed_batch(samples["text"], self.python_tokenizer,
+                              self.model.config.max_sequence_length, samples.get("text_pair"))
+        logits = self.model(batch, training=False).numpy()
+        if self.regression:
+            return {"serving_default": {"score": logits[:, 0].astype(np.float32)}}
+        scores = tf.nn.softmax(logits, axis=-1).numpy()
         labels = self.labels.numpy()[np.argmax(scores, axis=-1)]
         return {"serving_default": {"scores": scores, "label": labels}}
 
@@ -116,24 +134,19 @@ class EncoderModule(tf.Module):
             special_tokens=["[MASK]"], special_tokens_in_strings=True, **tokenizer.options)
         self.special = tokenizer.special_ids
         self.vocabulary = tf.constant(self.tokenizer.get_vocabulary())
-        self.packer = _packer(pretrainer.config.max_sequence_length, self.special)
+        self.packer = GraphPacker(pretrainer.config.max_sequence_length, self.special)
         self.serving_default = tf.function(self._encode, input_signature=[TEXT])
         self.fill_mask = tf.function(self._fill_mask, input_signature=[TEXT])
 
-    def _encoder_inputs(self, token_ids, padding_mask):
-        token_ids, padding_mask = _to_longest_row(token_ids, padding_mask)
-        return {"token_ids": token_ids, "padding_mask": padding_mask,
-                "segment_ids": tf.zeros_like(token_ids)}
-
     def _encode(self, text):
-        inputs = self._encoder_inputs(*self.packer(self.tokenizer(text)))
+        inputs = _to_longest_row(*self.packer(self.tokenizer(text)))
         outputs = self.model.backbone(inputs, training=False)
         return {"pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
                 "sequence_output": tf.cast(outputs["sequence_output"], tf.float32),
                 "padding_mask": inputs["padding_mask"]}
 
     def _fill_mask(self, text):
-        inputs = self._encoder_inputs(*self.packer(self.mask_tokenizer(text)))
+        inputs = _to_longest_row(*self.packer(self.mask_tokenizer(text)))
         token_ids = inputs["token_ids"]
         is_mask = tf.equal(token_ids, self.special["mask"])
         # Mask positions per row, padded with position 0 ([CLS]) and ignored there.

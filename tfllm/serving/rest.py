@@ -82,8 +82,11 @@ def create_app(manager, metrics, max_request_bytes, metrics_path=None):
         return {"result": [[[label, score] for label, score in row] for row in results]}
 
     def regress(name, version, label, body):
-        raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                           "Regress is not supported: tfllm exports no regression signatures.")
+        servable = manager.resolve(name, version, label)
+        signature_name, features = rest_json.parse_classify(body)
+        examples = [inference.example_from_features(f).SerializeToString() for f in features]
+        _, results = inference.regress(servable, signature_name, examples)
+        return {"result": results}
 
     def start_stream(name, version, label, body):
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):

@@ -120,11 +120,12 @@ def format_predict(outputs, row_format):
 
 
 def parse_classify(body):
-    """(signature_name, [feature dicts]) from a :classify body; context features are
+    """(signature_name, [feature dicts]) from a :classify or :regress body; context features are
     merged into every example (TF Serving's ExampleListWithContext)."""
     if not isinstance(body, dict) or not isinstance(body.get("examples"), list) \
             or not body["examples"]:
-        raise invalid("A classify request needs \"examples\": a non-empty list of objects.")
+        raise invalid("A classify or regress request needs \"examples\": a non-empty list of "
+                      "objects.")
     context = body.get("context", {})
     if not isinstance(context, dict) or not all(isinstance(e, dict) for e in body["examples"]):
         raise invalid("\"examples\" and \"context\" must be JSON objects of features.")

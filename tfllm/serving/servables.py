@@ -71,9 +71,10 @@ def _readable(message):
     asserted = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*\n|\s*$)", message)
     if asserted:
         return asserted.group(1)
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    meaningful = [line for line in lines if not line.startswith(("Graph execution error",
-                                                                 "Detected at node", "File "))]
+    lines = [re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]$", "", line.strip())
+             for line in message.splitlines() if line.strip()]
+    meaningful = [line for line in lines if line and not line.startswith((
+        "Graph execution error", "Detected at node", "File ", "[[{{node"))]
     return (meaningful or lines or ["Invalid argument."])[-1][:500]
 
 

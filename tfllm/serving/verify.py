@@ -1,4 +1,4 @@
-"""`python -m tfllm.serving.verify SAVED_MODEL INPUT_NAME EXPECTED.npz`: export's check.
+"""`python -m tfllm.serving.verify SAVED_MODEL EXPECTED.npz`: export's check.
 
 Runs in its own process so that nothing from the exporting process (Python
 objects, registered ops, traced functions) can make a broken SavedModel look fine.
@@ -11,15 +11,16 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the tokenizer ops the SavedModel uses
 
 
-def main(saved_model_dir, input_name, expected_path):
+def main(saved_model_dir, expected_path):
     loaded = tf.saved_model.load(saved_model_dir)
     expected = np.load(expected_path, allow_pickle=True)
-    samples = tf.constant(expected["input"].astype(object))
+    inputs = {key.split("/", 1)[1]: tf.constant(expected[key].astype(object))
+              for key in expected.files if key.startswith("input/")}
     for key in expected.files:
-        if key == "input":
+        signature, output = key.split("/", 1)
+        if signature == "input":
             continue
-        signature, output = key.split("/")
-        actual = loaded.signatures[signature](**{input_name: samples})[output].numpy()
+        actual = loaded.signatures[signature](**inputs)[output].numpy()
         want = expected[key]
         if want.dtype.kind in "fc":
             same = actual.shape == want.shape and np.allclose(actual, want, atol=1e-4)

@@ -98,16 +98,37 @@ class Classification:
         return SequenceClassifier(build_backbone(config), self.num_classes)
 
 
-TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling}
+class Regression:
+    """Squared error on a float target (STS-B-style scores), divided by the number of
+    examples: the model is a one-output sequence classifier."""
+
+    kind = "regress"
+    losses = ("mse",)
+
+    def counts(self, labels):
+        return {"mse": tf.cast(tf.shape(labels["values"])[0], tf.float32)}
+
+    def sums(self, outputs, labels):
+        error = tf.cast(outputs[:, 0], tf.float32) - tf.cast(labels["values"], tf.float32)
+        return {"mse": tf.reduce_sum(tf.square(error))}, {}
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+    def build_model(self, config):
+        return SequenceClassifier(build_backbone(config), 1)
+
+
+TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling, "regress": Regression}
 
 
 def task_for(manifest, config):
     """The task for the data's kind, checking the model matches the data."""
     kind = manifest["kind"]
-    if kind == "classify":
+    if kind in ("classify", "regress"):
         family = manifest["tokenizer"].get("family", config.family)
         if family != config.family:
-            raise ConfigError(f"The classification data was tokenized for {family} models; "
+            raise ConfigError(f"The {kind} data was tokenized for {family} models; "
                               f"a {config.family} model cannot read it.")
     elif config.family != kind:
         raise ConfigError(f"The {config.family} model cannot train on {kind} data; pick a "

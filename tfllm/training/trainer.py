@@ -136,7 +136,8 @@ class Trainer:
         metrics = {}
         for name in self.task.losses:
             metrics[f"eval/{name}_loss"] = loss_sums[name] / counts[name]
-            metrics[f"eval/{name}_accuracy"] = correct[name] / counts[name]
+            if name in correct:  # regression has a loss and no accuracy
+                metrics[f"eval/{name}_accuracy"] = correct[name] / counts[name]
         if "lm" in self.task.losses:
             metrics["eval/perplexity"] = float(np.exp(min(metrics["eval/lm_loss"], 50.0)))
         return metrics
