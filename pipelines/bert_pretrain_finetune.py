@@ -1,10 +1,13 @@
 """`python -m pipelines.bert_pretrain_finetune --flagfile configs/pipeline_bert.flags`.
 
-corpus -> BERT pretraining data -> BERT pretraining -> classification data (with the
+corpus -> BERT pretraining data -> BERT pretraining -> task data (with the
 pretraining vocabulary) -> fine-tuning (full or LoRA) -> evaluation -> infra
-validation -> push as `bert_classifier`. With `--start_from=CONVERTED_DIR` (a
-published BERT made a tfllm model by `tfllm.convert`) the pretraining stages are
-replaced by importing that model, and the classification data uses its vocabulary.
+validation -> push as `--push_name`. The task is the task data's flag file: text or
+pair classification (configs/data_classify.flags, data_pairs.flags) or regression
+(data_similarity.flags, with --metric=pearson --baseline=tfidf_ridge_regression).
+With `--start_from=CONVERTED_DIR` (a published BERT made a tfllm model by
+`tfllm.convert`) the pretraining stages are replaced by importing that model, and the
+task data uses its vocabulary.
 """
 
 from absl import flags
@@ -32,7 +35,7 @@ REQUESTS = ["Computers make very fast, very accurate mistakes.",
 
 def create_pipeline(root, destination, pretrain_data, pretrain, classify_data, finetune,
                     metric="accuracy", threshold=None, baseline=None, min_examples=100,
-                    beam_args=(), start_from=None):
+                    beam_args=(), start_from=None, push_name=NAME):
     """Each stage's arguments are flag lists (see `read_flagfile`); `start_from` (a
     converted model directory) replaces pretraining."""
     if start_from:
@@ -60,8 +63,8 @@ def create_pipeline(root, destination, pretrain_data, pretrain, classify_data, f
                          anomalies=classify_validated.outputs["anomalies"],
                          component_id="FineTuner")
     evaluator = Evaluator(fine_tuner.outputs["model"], metric, threshold, baseline,
-                          push_name=NAME)
-    infra = InfraValidator(fine_tuner.outputs["model"], NAME, REQUESTS)
+                          push_name=push_name)
+    infra = InfraValidator(fine_tuner.outputs["model"], push_name, REQUESTS)
     pusher = Pusher(evaluator.outputs["evaluation"], infra.outputs["infra_blessing"],
                     destination)
     return Pipeline("bert_pretrain_finetune", root, [pusher])
@@ -79,7 +82,10 @@ flags.DEFINE_multi_string("pretrain_data_arg", [], "Extra preprocessing flag (re
 flags.DEFINE_multi_string("pretrain_arg", [], "Extra pretraining flag (repeat).")
 flags.DEFINE_multi_string("classify_data_arg", [], "Extra classification data flag.")
 flags.DEFINE_multi_string("finetune_arg", [], "Extra fine-tuning flag, e.g. --lora_rank=8.")
-flags.DEFINE_float("min_accuracy", None, "Evaluator: absolute accuracy threshold.")
+flags.DEFINE_string("metric", "accuracy", "Evaluator: the metric that blesses (accuracy, "
+                    "macro_f1; pearson, spearman or mse for regression).")
+flags.DEFINE_float("min_accuracy", None, "Evaluator: absolute threshold on --metric.")
+flags.DEFINE_string("push_name", NAME, "Model name under --push_destination.")
 flags.DEFINE_string("baseline", "majority_class", "Evaluator: a baseline to beat ('' none).")
 flags.DEFINE_integer("min_examples", 100, "ExampleValidator: fewest train examples.")
 flags.DEFINE_multi_string("beam_arg", [], "Beam pipeline option for the data jobs.")
@@ -97,9 +103,9 @@ def main(argv):
         read_flagfile(FLAGS.pretrain_flagfile, *FLAGS.pretrain_arg),
         read_flagfile(FLAGS.classify_data_flagfile, *FLAGS.classify_data_arg),
         read_flagfile(FLAGS.finetune_flagfile, *FLAGS.finetune_arg),
-        threshold=FLAGS.min_accuracy, baseline=FLAGS.baseline or None,
+        metric=FLAGS.metric, threshold=FLAGS.min_accuracy, baseline=FLAGS.baseline or None,
         min_examples=FLAGS.min_examples, beam_args=FLAGS.beam_arg,
-        start_from=FLAGS.start_from or None)
+        start_from=FLAGS.start_from or None, push_name=FLAGS.push_name)
     run_and_report(pipeline)
 
 

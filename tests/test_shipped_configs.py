@@ -17,8 +17,8 @@ def _command_for(name):
     if name.startswith("model_"):
         return "tfllm.models.__main__"
     if name.startswith("pipeline_"):
-        return {"pipeline_gpt.flags": "pipelines.gpt_pretrain",
-                "pipeline_bert.flags": "pipelines.bert_pretrain_finetune"}[name]
+        return ("pipelines.gpt_pretrain" if name == "pipeline_gpt.flags"
+                else "pipelines.bert_pretrain_finetune")
     return "tfllm.train"
 
 
@@ -51,7 +51,8 @@ def test_flag_files_parse_with_their_command(command):
 
 
 def test_the_pipelines_flag_files_point_at_shipped_flag_files():
-    for name in ("pipeline_gpt.flags", "pipeline_bert.flags"):
+    for name in ("pipeline_gpt.flags", "pipeline_bert.flags", "pipeline_pairs.flags",
+                 "pipeline_similarity.flags"):
         with open(os.path.join(CONFIGS, name)) as f:
             referenced = [line.split("=", 1)[1].strip() for line in f
                           if line.startswith("--") and "_flagfile=" in line]

@@ -10,7 +10,7 @@ from tfllm.components.base import Component, ComponentError, run_module
 from tfllm.text.tokenizers import copy_tokenizer, load_tokenizer, resolve
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
-LOWER_IS_BETTER = ("loss", "perplexity", "mlm_loss")
+LOWER_IS_BETTER = ("loss", "perplexity", "mlm_loss", "mse", "rmse", "mae")
 
 
 class ModelImporter(Component):

@@ -41,8 +41,10 @@ class InfraValidator(Component):
                 for transport, client in (
                         ("rest", RestClient(f"127.0.0.1:{server.rest_port}")),
                         ("grpc", GrpcClient(f"127.0.0.1:{server.grpc_port}"))):
-                    (input_name,) = client.signatures(name)["serving_default"]["inputs"]
-                    outputs_ = client.predict(name, {input_name: texts})
+                    # Every text input gets the requests: a pair model is asked about
+                    # each text paired with itself.
+                    input_names = client.signatures(name)["serving_default"]["inputs"]
+                    outputs_ = client.predict(name, {key: texts for key in input_names})
                     if any(len(value) != len(texts) for value in outputs_.values()):
                         problems.append(f"{transport}: answers do not match the requests")
                     answers[transport] = {k: v.tolist()[:2] if hasattr(v, "tolist") else v

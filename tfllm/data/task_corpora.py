@@ -1,14 +1,13 @@
-"""`python -m tfllm.data.task_corpora --output_dir=artifacts/tasks`: labelled task data
-built offline from text Debian ships, in the formats users bring.
+"""Labelled task data built offline from text Debian ships, in the formats users bring
+(written by `python -m tfllm.task_data`).
 
-- `wordnet_pairs.csv` (sentence-pair classification, CSV with quoting): a WordNet
-  lemma with its definition, and a usage example, `match` when the example is the
-  synset's own (and uses the lemma), `no_match` when it belongs to another synset.
-- `similarity.tsv` (regression, GLUE's STS-B layout): an example sentence and a copy
-  with some words replaced, scored 0-5 by the share of words kept.
+- `similarity.tsv` (regression, GLUE's STS-B layout): a usage example from a WordNet
+  gloss and a copy with some of its words replaced, scored 0-5 by the share kept.
+- `paraphrase.csv` (sentence-pair classification, CSV with quoting, MRPC's question):
+  the same construction, `paraphrase` when at most a fifth of the words changed.
 
-Neither can be solved from the words of one text alone: both need the two texts
-compared, which a bag-of-words baseline over the concatenated pair cannot do.
+Both reward comparing the two texts word by word, which a bag-of-words baseline over
+the concatenated pair can only approximate.
 """
 
 import csv
@@ -16,9 +15,6 @@ import os
 import random
 import re
 
-from absl import flags
-
-from tfllm import cli
 from tfllm.errors import ConfigError
 
 WORDNET = "/usr/share/wordnet"
@@ -26,10 +22,10 @@ _EXAMPLE = re.compile(r'"([^"]{20,200})"')
 
 
 def wordnet_examples(wordnet_dir=WORDNET):
-    """[("lemma: definition", usage example)] of every synset whose gloss quotes an
-    example using its first lemma, in file order. Hand-written: nothing in this stack reads WordNet's
+    """The usage example of every synset whose gloss quotes one that uses its first
+    lemma, in file order. Hand-written: nothing in this stack reads WordNet's
     database without a download (nltk's reader needs its own corpus)."""
-    pairs = []
+    examples = []
     for part in ("noun", "verb", "adj", "adv"):
         path = os.path.join(wordnet_dir, f"data.{part}")
         if not os.path.exists(path):
@@ -41,39 +37,27 @@ def wordnet_examples(wordnet_dir=WORDNET):
                     continue
                 head, gloss = line.split(" | ", 1)
                 lemma = re.sub(r"\([a-z]+\)$", "", head.split()[4]).replace("_", " ")
-                definition = gloss.split(";")[0].strip()
                 for example in _EXAMPLE.findall(gloss):
                     if re.search(rf"\b{re.escape(lemma)}\b", example, re.IGNORECASE):
-                        pairs.append((f"{lemma}: {definition}", example.strip()))
+                        examples.append(example.strip())
                         break
-    return pairs
+    return examples
 
 
-def pair_matching_rows(examples, seed=0):
-    """(gloss, example, match|no_match), balanced: each gloss once with its own example
-    and once with another synset's example that does not contain its lemma."""
-    rng = random.Random(seed)
-    rows = []
-    for gloss, example in examples:
-        lemma = gloss.split(":")[0]
-        rows.append((gloss, example, "match"))
-        while True:
-            other_gloss, other = examples[rng.randrange(len(examples))]
-            if other_gloss != gloss and not re.search(rf"\b{re.escape(lemma)}\b", other,
-                                                      re.IGNORECASE):
-                break
-        rows.append((gloss, other, "no_match"))
-    rng.shuffle(rows)
-    return rows
+def paraphrase_rows(examples, seed=0):
+    """(sentence, altered copy, paraphrase|different): MRPC's question on WordNet's
+    sentences; a copy is a paraphrase when at most a fifth of its words were replaced."""
+    return [(first, second, "paraphrase" if score >= 4 else "different")
+            for first, second, score in similarity_rows(examples, seed + 1)]
 
 
 def similarity_rows(examples, seed=0):
     """(sentence, altered copy, score): a share of the words (0, 20, ..., 100%) replaced
     by words of other sentences; the score is 5 x the share kept, as STS-B's 0-5 scale."""
     rng = random.Random(seed)
-    vocabulary = sorted({w for _, e in examples for w in e.split()})
+    vocabulary = sorted({w for e in examples for w in e.split()})
     rows = []
-    for _, sentence in examples:
+    for sentence in examples:
         words = sentence.split()
         if len(words) < 5:
             continue
@@ -85,10 +69,10 @@ def similarity_rows(examples, seed=0):
     return rows
 
 
-def write_pair_matching_csv(path, rows):
+def write_paraphrase_csv(path, rows):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(("gloss", "example", "label"))
+        writer.writerow(("sentence1", "sentence2", "label"))
         writer.writerows(rows)
 
 
@@ -98,30 +82,3 @@ def write_similarity_tsv(path, rows):
         f.write("index\tgenre\tsentence1\tsentence2\tscore\n")
         for index, (first, second, score) in enumerate(rows):
             f.write(f"{index}\twordnet\t{first}\t{second}\t{score}\n")
-
-
-flags.DEFINE_string("output_dir", "artifacts/tasks", "Where the task files go.")
-flags.DEFINE_integer("max_examples", 6000, "WordNet examples used per task (0: all).")
-flags.DEFINE_integer("seed", 0, "Seed of the negatives and word replacements.")
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
-    examples = wordnet_examples()
-    rng = random.Random(FLAGS.seed)
-    rng.shuffle(examples)
-    if FLAGS.max_examples:
-        examples = examples[:FLAGS.max_examples]
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    pairs = os.path.join(FLAGS.output_dir, "wordnet_pairs.csv")
-    write_pair_matching_csv(pairs, pair_matching_rows(examples, FLAGS.seed))
-    similarity = os.path.join(FLAGS.output_dir, "similarity.tsv")
-    write_similarity_tsv(similarity, similarity_rows(examples, FLAGS.seed))
-    print(f"{len(examples):,} WordNet examples -> {pairs} (pair classification) and "
-          f"{similarity} (regression)")
-
-
-if __name__ == "__main__":
-    cli.run(main)

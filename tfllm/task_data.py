@@ -1,0 +1,41 @@
+"""`python -m tfllm.task_data --output_dir=artifacts/tasks`: the WordNet task files the
+shipped fine-tuning configs read (configs/data_similarity.flags, data_pairs.flags).
+
+See `tfllm.data.task_corpora` for what each file holds.
+"""
+
+import os
+import random
+
+from absl import flags
+
+from tfllm import cli
+from tfllm.data import task_corpora
+from tfllm.errors import ConfigError
+
+flags.DEFINE_string("output_dir", "artifacts/tasks", "Where the task files go.")
+flags.DEFINE_integer("max_examples", 6000, "WordNet examples used per task (0: all).")
+flags.DEFINE_integer("seed", 0, "Seed of the sampling and word replacements.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    examples = task_corpora.wordnet_examples()
+    rng = random.Random(FLAGS.seed)
+    rng.shuffle(examples)
+    if FLAGS.max_examples:
+        examples = examples[:FLAGS.max_examples]
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    pairs = os.path.join(FLAGS.output_dir, "paraphrase.csv")
+    task_corpora.write_paraphrase_csv(pairs, task_corpora.paraphrase_rows(examples, FLAGS.seed))
+    similarity = os.path.join(FLAGS.output_dir, "similarity.tsv")
+    task_corpora.write_similarity_tsv(similarity,
+                                      task_corpora.similarity_rows(examples, FLAGS.seed))
+    print(f"{len(examples):,} WordNet examples -> {similarity} (regression) and {pairs} "
+          "(pair classification)")
+
+
+if __name__ == "__main__":
+    cli.run(main)
