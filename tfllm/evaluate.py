@@ -16,6 +16,7 @@ from tfllm import cli
 from tfllm.data import readers
 from tfllm.errors import ConfigError
 from tfllm.evaluation import baselines, plots
+from tfllm.evaluation.entities import entity_metrics
 from tfllm.evaluation.metrics import classification_metrics, regression_metrics
 from tfllm.training.artifacts import load_trained
 
@@ -72,6 +73,23 @@ def evaluate_regressor(model, data_dir, split, batch_size, manifest):
         "tfidf_ridge_regression": regression_metrics(targets, baselines.tfidf_ridge_regression(
             baselines.pair_texts(train_texts, train_pairs), train_targets, eval_texts)),
     }
+
+
+def evaluate_tagger(model, data_dir, split, batch_size, manifest):
+    """Entity-level P/R/F1 (conlleval's rules) of the model and of each word's most
+    frequent training tag. Words past the model's window count as predicted O."""
+    names = manifest["labels"]
+    predicted = []
+    for features, labels in _batches(data_dir, split, batch_size):
+        best = np.argmax(model(features, training=False).numpy(), -1)
+        tagged = labels["tags"].numpy() >= 0
+        predicted.extend([names[i] for i in row[keep]] for row, keep in zip(best, tagged))
+    train_words, train_tags = readers.split_tagged(data_dir, "train")
+    eval_words, gold = (part[:len(predicted)] for part in readers.split_tagged(data_dir, split))
+    predicted = [row + ["O"] * (len(g) - len(row)) for row, g in zip(predicted, gold)]
+    return {"model": entity_metrics(gold, predicted),
+            "most_frequent_tag": entity_metrics(gold, baselines.most_frequent_tag(
+                train_words, train_tags, eval_words))}
 
 
 def evaluate_language_model(model, data_dir, split, batch_size, manifest):
@@ -145,10 +163,15 @@ def main(argv):
                           f"on {train_manifest['kind']} data.")
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "eval")
     os.makedirs(output_dir, exist_ok=True)
-    evaluate = {"classify": evaluate_classifier, "regress": evaluate_regressor}.get(
+    evaluate = {"classify": evaluate_classifier, "regress": evaluate_regressor,
+                "tag": evaluate_tagger}.get(
         manifest["kind"], evaluate_language_model)
     results = evaluate(model, data_dir, FLAGS.split, FLAGS.batch_size, manifest)
     pictures = {}
+    if manifest["kind"] == "tag":
+        pictures["entity_f1"] = plots.entity_f1_png(
+            {name: r["per_entity"] for name, r in results.items()},
+            os.path.join(output_dir, "entity_f1.png"))
     if manifest["kind"] == "regress":
         pictures["predictions"] = plots.scatter_png(
             results["model"].pop("scatter"), os.path.join(output_dir, "predictions.png"))

@@ -23,16 +23,18 @@ from tfllm.errors import ConfigError
 
 FORTUNE_CATEGORIES = "/usr/share/games/fortunes/*"
 
-flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress"],
+flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress", "tag"],
                   "Examples to make: pretraining (bert, gpt) or fine-tuning (classify: a "
-                  "text or pair and its class; regress: a text or pair and its number).")
+                  "text or pair and its class; regress: a text or pair and its number; tag: "
+                  "words and their tags, from --input_format=conll).")
 flags.DEFINE_list("input", [FORTUNE_CATEGORIES],
                   "Input files or globs (local or any Beam filesystem); for "
                   "--input_format=tfds, a dataset name.")
 flags.DEFINE_list("exclude", ["*.dat", "*.u8"], "File-name globs to skip.")
-flags.DEFINE_string("input_format", "text", "text, jsonl, csv, tsv or tfds. CSV and TSV "
-                    "files start with a header row naming their columns; TSV is GLUE's "
-                    "layout (tabs, no quoting).")
+flags.DEFINE_string("input_format", "text", "text, jsonl, csv, tsv, conll or tfds. CSV and "
+                    "TSV files start with a header row naming their columns; TSV is GLUE's "
+                    "layout (tabs, no quoting); CoNLL is one token per line with its tag "
+                    "last, blank lines between sentences.")
 flags.DEFINE_string("text_split", "delimiter",
                     "How text files divide into documents: file, blank_lines, delimiter, line.")
 flags.DEFINE_list("split_by_file", [],

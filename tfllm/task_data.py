@@ -1,5 +1,6 @@
 """`python -m tfllm.task_data --output_dir=artifacts/tasks`: the WordNet task files the
-shipped fine-tuning configs read (configs/data_similarity.flags, data_pairs.flags).
+shipped fine-tuning configs read (configs/data_similarity.flags, data_pairs.flags,
+data_tagging.flags).
 
 See `tfllm.data.task_corpora` for what each file holds.
 """
@@ -14,7 +15,7 @@ from tfllm.data import task_corpora
 from tfllm.errors import ConfigError
 
 flags.DEFINE_string("output_dir", "artifacts/tasks", "Where the task files go.")
-flags.DEFINE_integer("max_examples", 6000, "WordNet examples used per task (0: all).")
+flags.DEFINE_integer("max_examples", 6000, "Examples (sentences) per task (0: all).")
 flags.DEFINE_integer("seed", 0, "Seed of the sampling and word replacements.")
 FLAGS = flags.FLAGS
 
@@ -33,8 +34,14 @@ def main(argv):
     similarity = os.path.join(FLAGS.output_dir, "similarity.tsv")
     task_corpora.write_similarity_tsv(similarity,
                                       task_corpora.similarity_rows(examples, FLAGS.seed))
+    sentences = task_corpora.fortune_sentences()
+    rng.shuffle(sentences)
+    if FLAGS.max_examples:
+        sentences = sentences[:FLAGS.max_examples]
+    tagged = os.path.join(FLAGS.output_dir, "entities.conll")
+    task_corpora.write_conll(tagged, task_corpora.tagging_rows(sentences, FLAGS.seed))
     print(f"{len(examples):,} WordNet examples -> {similarity} (regression) and {pairs} "
-          "(pair classification)")
+          f"(pair classification); {len(sentences):,} fortunes -> {tagged} (tagging)")
 
 
 if __name__ == "__main__":

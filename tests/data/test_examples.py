@@ -6,8 +6,8 @@ import numpy as np
 
 from tfllm.data.bert_examples import (BertExampleConfig, instances_from_document, mask_tokens,
                                       split_sentences)
-from tfllm.data.classify_examples import encode
 from tfllm.data.gpt_examples import pack
+from tfllm.text.packing import pack as pack_segments
 
 SPECIAL = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
 VOCAB = 1000
@@ -121,9 +121,9 @@ def test_packing_loses_no_token_and_pads_only_the_last_window():
 
 
 def test_classification_encoding_wordpiece_and_sentencepiece():
-    ids, mask = encode([10, 11, 12], 6, SPECIAL)
-    assert ids == [2, 10, 11, 12, 3, 0] and mask == [1, 1, 1, 1, 1, 0]
-    ids, mask = encode(list(range(10, 30)), 6, SPECIAL)
+    ids, mask, segments = pack_segments([[10, 11, 12]], 6, SPECIAL)
+    assert ids == [2, 10, 11, 12, 3, 0] and mask == [1, 1, 1, 1, 1, 0] and segments == [0] * 6
+    ids, mask, _ = pack_segments([list(range(10, 30))], 6, SPECIAL)
     assert ids == [2, 10, 11, 12, 13, 3] and mask == [1] * 6
-    ids, _ = encode([10, 11], 4, {"pad": 0, "unk": 1, "end_of_text": 2})
+    ids, _, _ = pack_segments([[10, 11]], 4, {"pad": 0, "unk": 1, "end_of_text": 2})
     assert ids == [10, 11, 2, 0]

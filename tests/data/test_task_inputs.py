@@ -172,3 +172,9 @@ def test_gpt_pairs_are_joined_by_end_of_text_with_one_segment():
     ids, mask, segments = pack([[7, 8], [9]], 6, GPT_SPECIAL)
     assert ids == [7, 8, 2, 9, 2, 0] and mask == [1, 1, 1, 1, 1, 0]
     assert segments == [0] * 6
+
+
+def test_serving_and_packing_import_no_beam():
+    code = ("import sys, tfllm.serve, tfllm.serving.modules, tfllm.text.packing; "
+            "sys.exit('apache_beam' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

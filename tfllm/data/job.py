@@ -32,6 +32,7 @@ from tfllm.data.language import IdentifyLanguage, LanguageConfig
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
+from tfllm.data.tag_examples import MakeTagExamples
 from tfllm.data.sources import (
     TABLE_FORMATS,
     ReadDocuments,
@@ -92,6 +93,10 @@ class JobConfig:
                                        or self.source.label_type != "float"):
             raise ConfigError("--kind=regress needs --label_field, the column or field "
                               "holding each example's number.")
+        if (self.kind == "tag") != (self.source.format == "conll"):
+            raise ConfigError("--kind=tag reads --input_format=conll (tagged words), and "
+                              f"CoNLL files make tag data; got --kind={self.kind} with "
+                              f"--input_format={self.source.format}.")
         if self.tokenizer_family not in ("", "bert", "gpt"):
             raise ConfigError("--tokenizer_family must be bert (WordPiece) or gpt "
                               f"(SentencePiece); got {self.tokenizer_family!r}.")
@@ -178,7 +183,8 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
     if config.dedup.near:
         documents = documents | "NearDedup" >> DeduplicateNearDuplicates(config.dedup.minhash)
     _ = (documents
-         | "Labels" >> beam.Map(lambda d: d.label)
+         | "Labels" >> (beam.FlatMap(lambda d: d.label.split(" ")) if config.kind == "tag"
+                        else beam.Map(lambda d: d.label))
          | "DistinctLabels" >> beam.Distinct()
          | "WriteLabels" >> beam.io.WriteToText(f"{clean_prefix}-labels", num_shards=1,
                                                 shard_name_template=""))
@@ -263,6 +269,9 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
         elif config.kind == "gpt":
             maker = MakeGptExamples(examples_config, tokenizer.path, tokenizer.special_ids,
                                     num_docs)
+        elif config.kind == "tag":
+            maker = MakeTagExamples(examples_config, tokenizer.path, tokenizer.special_ids,
+                                    labels)
         else:
             maker = MakeClassifyExamples(examples_config, tokenizer.path,
                                          tokenizer.special_ids, labels,
@@ -334,7 +343,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         raise ConfigError("No document survived cleaning: the input is empty or every "
                           f"document was filtered out (statistics: {statistics}). Check the "
                           "input format flags or relax the filters.")
-    if config.kind == "classify" and len(labels) < 2:
+    if config.kind in ("classify", "tag") and len(labels) < 2:
         raise ConfigError("Classification needs at least two labels; the cleaned corpus has "
                           f"{labels or 'none'}. Set --label_field or --label_from_filename.")
 

@@ -73,8 +73,12 @@ def _gpt_inputs(parsed):
 
 
 def _task_inputs(parsed):
-    labels = ({"labels": parsed["label_ids"][:, 0]} if "label_ids" in parsed
-              else {"values": parsed["label_values"][:, 0]})
+    if "tag_ids" in parsed:
+        labels = {"tags": parsed["tag_ids"]}
+    elif "label_ids" in parsed:
+        labels = {"labels": parsed["label_ids"][:, 0]}
+    else:
+        labels = {"values": parsed["label_values"][:, 0]}
     return ({"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
              "padding_mask": parsed["input_mask"]}, labels)
 
@@ -179,3 +183,16 @@ def split_texts(data_dir, split):
         pairs += [t.decode("utf-8") for t in examples["text_pair"].numpy()[:, 0]]
         labels += examples[label[0]].numpy()[:, 0].tolist()
     return texts, pairs, labels
+
+
+def split_tagged(data_dir, split):
+    """Words and tags (lists per sentence) of a tagging split, in file order."""
+    spec = {"text": tf.io.FixedLenFeature([1], tf.string),
+            "tags": tf.io.FixedLenFeature([1], tf.string)}
+    words, tags = [], []
+    files = split_files(data_dir, split)
+    for records in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
+        examples = tf.io.parse_example(records, spec)
+        words += [t.decode("utf-8").split(" ") for t in examples["text"].numpy()[:, 0]]
+        tags += [t.decode("utf-8").split(" ") for t in examples["tags"].numpy()[:, 0]]
+    return words, tags

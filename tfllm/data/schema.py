@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from tfllm.errors import ConfigError
 
-KINDS = ("bert", "gpt", "classify", "regress")
-# Kinds fine-tuned from labelled texts (one text or a pair each).
-TASK_KINDS = ("classify", "regress")
+KINDS = ("bert", "gpt", "classify", "regress", "tag")
+# Kinds fine-tuned from labelled texts (one text or a pair each, or tagged words).
+TASK_KINDS = ("classify", "regress", "tag")
 
 
 def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
@@ -31,6 +31,13 @@ def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
         # windows overlap by one token, so every token is a target exactly once.
         return {"input_ids": ("int64", sequence_length + 1),
                 "input_mask": ("int64", sequence_length + 1)}
+    if kind == "tag":  # tag_ids: the word's tag on its first word piece, -1 elsewhere
+        return {"input_ids": ("int64", sequence_length),
+                "input_mask": ("int64", sequence_length),
+                "segment_ids": ("int64", sequence_length),
+                "tag_ids": ("int64", sequence_length),
+                "text": ("string", 1),
+                "tags": ("string", 1)}
     if kind in TASK_KINDS:
         label = ("label_ids", ("int64", 1)) if kind == "classify" else \
             ("label_values", ("float32", 1))

@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from tfllm.data.documents import Document, counter
 from tfllm.errors import ConfigError
 
-FORMATS = ("text", "jsonl", "csv", "tsv", "tfds")
+FORMATS = ("text", "jsonl", "csv", "tsv", "conll", "tfds")
 TABLE_FORMATS = ("csv", "tsv")
 LABEL_TYPES = ("class", "float")
 TEXT_SPLITS = ("file", "blank_lines", "delimiter", "line", "wordnet")
@@ -346,6 +346,48 @@ class _ReadTableFile(beam.DoFn):
                 yield document
 
 
+class _ReadConllFile(beam.DoFn):
+    """Streams a CoNLL-2003-style file: one token per line with its tag in the last
+    column, blank lines between sentences, -DOCSTART- lines skipped. A sentence with a
+    line whose column count differs from the file's first token line is a bad row.
+    A sentence becomes a Document of its words joined by spaces, its tags (space
+    separated) as the label."""
+
+    def __init__(self, config):
+        self._config = config
+        self._read = counter("documents_read")
+
+    def process(self, readable_file):
+        path = readable_file.metadata.path
+        columns, words, tags, first, problem = None, [], [], 0, None
+        with readable_file.open() as handle:
+            for number, raw in enumerate(_lines(handle), start=1):
+                fields = decode(raw)[0].split()
+                if fields and fields[0] == "-DOCSTART-":
+                    continue
+                if fields:
+                    columns = columns or len(fields)
+                    if len(fields) != columns or len(fields) < 2:
+                        problem = problem or (number, f"{len(fields)} column(s) where the "
+                                              f"file's token lines have {columns}")
+                    else:
+                        first = first or number
+                        words.append(fields[0])
+                        tags.append(fields[-1])
+                    continue
+                yield from self._sentence(path, first, words, tags, problem)
+                words, tags, first, problem = [], [], 0, None
+        yield from self._sentence(path, first, words, tags, problem)
+
+    def _sentence(self, path, first, words, tags, problem):
+        if problem:
+            yield _bad_row(path, *problem)
+        elif words:
+            self._read.inc()
+            yield Document(doc_id=f"{path}#{first:08d}", text=" ".join(words), source=path,
+                           label=" ".join(tags))
+
+
 class ReadDocuments(beam.PTransform):
     """Reads text, JSON Lines (gzip or not) or a locally prepared TFDS dataset.
 
@@ -363,8 +405,8 @@ class ReadDocuments(beam.PTransform):
         config = self._config
         if config.format == "tfds":
             return pipeline | _read_tfds(config)
-        reader = {"text": _ReadTextFile, "jsonl": _ReadJsonLinesFile}.get(
-            config.format, _ReadTableFile)(config)
+        reader = {"text": _ReadTextFile, "jsonl": _ReadJsonLinesFile,
+                  "conll": _ReadConllFile}.get(config.format, _ReadTableFile)(config)
         read = (pipeline
                 | "Patterns" >> beam.Create(list(self._files or config.patterns))
                 | "Match" >> fileio.MatchAll()

@@ -5,12 +5,15 @@
   gloss and a copy with some of its words replaced, scored 0-5 by the share kept.
 - `paraphrase.csv` (sentence-pair classification, CSV with quoting, MRPC's question):
   the same construction, `paraphrase` when at most a fifth of the words changed.
+- `entities.conll` (token tagging, CoNLL-2003's layout with BIO tags): fortune quotes
+  with e-mail addresses, URLs and numbers planted among their words.
 
 Both reward comparing the two texts word by word, which a bag-of-words baseline over
 the concatenated pair can only approximate.
 """
 
 import csv
+import glob
 import os
 import random
 import re
@@ -67,6 +70,72 @@ def similarity_rows(examples, seed=0):
         kept = 1 - len(replaced) / len(words)
         rows.append((sentence, " ".join(altered), round(5 * kept, 3)))
     return rows
+
+
+FORTUNES = "/usr/share/games/fortunes"
+_UNTAGGABLE = re.compile(r"[\d@]|https?:|www\.")  # words that would look like entities
+_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
+          "judy", "mallory", "oscar", "peggy", "trent", "victor", "walter")
+_DOMAINS = ("example.com", "mail.org", "univ.edu", "isp.net", "corp.co.uk", "lists.debian.org")
+
+
+def fortune_sentences(fortunes_dir=FORTUNES, max_words=30):
+    """Fortune quotes of 4-30 words on one line, without digits, '@' or URLs."""
+    sentences = []
+    for path in sorted(glob.glob(os.path.join(fortunes_dir, "*"))):
+        if path.endswith((".dat", ".u8")) or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for quote in f.read().split("\n%\n"):
+                words = quote.split()
+                if 4 <= len(words) <= max_words and not _UNTAGGABLE.search(quote):
+                    sentences.append(words)
+    if not sentences:
+        raise ConfigError(f"No fortune quotes in {fortunes_dir}: install Debian's fortunes "
+                          "(scripts/setup.sh does).")
+    return sentences
+
+
+def _entity(rng):
+    """(words, tags) of one planted entity: an e-mail, a URL or a one- or two-word number."""
+    kind = rng.choice(("EMAIL", "URL", "NUM"))
+    if kind == "EMAIL":
+        words = [f"{rng.choice(_NAMES)}{rng.randrange(100) if rng.random() < 0.5 else ''}"
+                 f"@{rng.choice(_DOMAINS)}"]
+    elif kind == "URL":
+        words = [f"https://{rng.choice(('www.', 'docs.', ''))}{rng.choice(_DOMAINS)}/"
+                 f"{rng.choice(_NAMES)}"]
+    elif rng.random() < 0.3:
+        words = [str(rng.randrange(1, 999)), f"{rng.randrange(1000):03d}"]  # "12 000"
+    else:
+        words = [f"{rng.randrange(10 ** rng.randrange(1, 6)):,}"]
+    return words, [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
+
+
+def tagging_rows(sentences, seed=0):
+    """[(words, BIO tags)]: each sentence with one to three entities planted at random
+    word boundaries (the other words tagged O)."""
+    rng = random.Random(seed)
+    rows = []
+    for words in sentences:
+        words, tags = list(words), ["O"] * len(words)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(0, len(words))
+            entity, entity_tags = _entity(rng)
+            words[at:at] = entity
+            tags[at:at] = entity_tags
+        rows.append((words, tags))
+    return rows
+
+
+def write_conll(path, rows):
+    """CoNLL-2003's layout: -DOCSTART-, then `word POS chunk tag` lines, blank lines
+    between sentences (POS and chunk columns are placeholders)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("-DOCSTART- -X- -X- O\n\n")
+        for words, tags in rows:
+            f.writelines(f"{w} X X {t}\n" for w, t in zip(words, tags))
+            f.write("\n")
 
 
 def write_paraphrase_csv(path, rows):

@@ -121,3 +121,16 @@ def bigram_perplexity(train_windows, eval_windows, vocab_size):
             log_likelihood += np.log((pairs[(a, b)] + unigram[b]) / (previous_totals[a] + 1))
             n += 1
     return float(np.exp(-log_likelihood / max(n, 1)))
+
+
+def most_frequent_tag(train_words, train_tags, eval_words):
+    """Each word's most frequent training tag; the most frequent tag for unseen words."""
+    by_word = collections.defaultdict(collections.Counter)
+    overall = collections.Counter()
+    for words, tags in zip(train_words, train_tags):
+        for word, tag in zip(words, tags):
+            by_word[word][tag] += 1
+            overall[tag] += 1
+    default = overall.most_common(1)[0][0]
+    return [[by_word[w].most_common(1)[0][0] if w in by_word else default for w in words]
+            for words in eval_words]

@@ -45,6 +45,25 @@ def scatter_png(targets_and_predictions, path):
     return path
 
 
+def entity_f1_png(per_entity_by_system, path):
+    """F1 per entity type, one bar per system (the model and its baselines)."""
+    systems = list(per_entity_by_system)
+    kinds = sorted({k for per in per_entity_by_system.values() for k in per})
+    figure, axes = plt.subplots(figsize=(1.5 + 1.2 * len(kinds), 3.5))
+    width = 0.8 / max(len(systems), 1)
+    for i, system in enumerate(systems):
+        values = [per_entity_by_system[system].get(k, {}).get("f1", 0.0) for k in kinds]
+        axes.bar(np.arange(len(kinds)) + i * width, values, width, label=system)
+    axes.set_xticks(np.arange(len(kinds)) + width * (len(systems) - 1) / 2, kinds)
+    axes.set_ylabel("entity F1")
+    axes.set_ylim(0, 1)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def read_scalars(log_dir):
     """{tag: [(step, value)]} from the TensorBoard event files under `log_dir`."""
     scalars = {}

@@ -10,10 +10,13 @@ computes `reference` outputs the slow way (Python tokenization, the Keras model,
 import keras_hub
 import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfllm.evaluation.entities import entities
 
 from tfllm.generation.decoding import DecodingState, Generator
 from tfllm.generation.sampling import SamplingConfig
-from tfllm.text.packing import GraphPacker, pack
+from tfllm.text.packing import GraphPacker, pack, pack_words
 
 TEXT = tf.TensorSpec([None], tf.string, "text")
 TEXT_PAIR = tf.TensorSpec([None], tf.string, "text_pair")
@@ -112,6 +115,144 @@ class TaskModule(tf.Module):
         scores = tf.nn.softmax(logits, axis=-1).numpy()
         labels = self.labels.numpy()[np.argmax(scores, axis=-1)]
         return {"serving_default": {"scores": scores, "label": labels}}
+
+
+def _char_offsets(text, byte_offsets):
+    """UTF-8 byte offsets into each row's text -> character offsets (ragged like them)."""
+    texts = tf.repeat(text, byte_offsets.row_lengths())
+    prefixes = tf.strings.substr(texts, tf.zeros_like(byte_offsets.flat_values),
+                                 byte_offsets.flat_values)
+    return byte_offsets.with_flat_values(
+        tf.strings.length(prefixes, unit="UTF8_CHAR"))
+
+
+class TaggerModule(tf.Module):
+    """A token tagger over whitespace-separated words. `serving_default`: text ->
+    `words`, `tags` (per word; "" pads), `word_starts`/`word_ends` (character offsets,
+    -1 pads) and the entities the tags make under conlleval's rules: `entity_types`,
+    `entity_texts`, `entity_starts`, `entity_ends`. Words past the model's window are
+    tagged O."""
+
+    signature_names = ("serving_default",)
+    sample_input = "text"
+
+    def __init__(self, model, tokenizer, tags):
+        super().__init__()
+        self.model = model
+        self.python_tokenizer = tokenizer
+        self.tokenizer = tokenizer.keras_tokenizer
+        self.special = tokenizer.special_ids
+        self.length = model.config.max_sequence_length
+        self.packer = GraphPacker(self.length, self.special)
+        self.tags = tf.constant(tags)
+        self.serving_default = tf.function(self._tag, input_signature=[TEXT])
+
+    def _tag(self, text):
+        words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(text)
+        pieces = _unknown_for_empty(self.tokenizer(words.flat_values), self.special["unk"])
+        counts = words.with_flat_values(tf.cast(pieces.row_lengths(), tf.int32))
+        room = self.length - (2 if "cls" in self.special else 1)
+        kept = tf.cumsum(counts, axis=1) <= room
+        per_word = words.with_flat_values(pieces)
+        kept_pieces = tf.ragged.boolean_mask(per_word, kept).merge_dims(1, 2)
+        token_ids, padding_mask, segment_ids = self.packer(kept_pieces)
+        logits = self.model(_to_longest_row(token_ids, padding_mask, segment_ids),
+                            training=False)
+        first = tf.cumsum(counts, axis=1, exclusive=True) + ("cls" in self.special)
+        dense_first = tf.minimum(first.to_tensor(0), tf.shape(logits)[1] - 1)
+        best = tf.gather(tf.argmax(logits, -1, output_type=tf.int32), dense_first, batch_dims=1)
+        tag_names = tf.where(kept.to_tensor(False), tf.gather(self.tags, best), "O")
+        real = tf.ones_like(counts, tf.bool).to_tensor(False)
+        tag_names = tf.where(real, tag_names, "")
+        char_starts = _char_offsets(text, starts).to_tensor(-1)
+        char_ends = _char_offsets(text, ends).to_tensor(-1)
+        return {"words": words.to_tensor(""), "tags": tag_names, "word_starts": char_starts,
+                "word_ends": char_ends,
+                **_entities_in_graph(text, tag_names, real, char_starts, char_ends)}
+
+    def reference(self, texts):
+        rows = [t.split() for t in texts]
+        pieces = [self.python_tokenizer.tokenize(words) if words else [] for words in rows]
+        tags, spans = [], []
+        for text, words, word_pieces in zip(texts, rows, pieces):
+            ids, mask, tag_ids, kept = pack_words(word_pieces, [0] * len(words), self.length,
+                                                  self.special)
+            batch = _to_longest_row(np.array([ids]), np.array([mask]))
+            best = np.argmax(self.model(batch, training=False).numpy()[0], -1)
+            positions = [i for i, t in enumerate(tag_ids) if t >= 0]
+            names = [self.tags.numpy()[best[p]].decode() for p in positions]
+            names += ["O"] * (len(words) - kept)
+            tags.append(names)
+            offsets, at = [], 0
+            for word in words:
+                at = text.index(word, at)
+                offsets.append((at, at + len(word)))
+                at += len(word)
+            spans.append([(kind, offsets[a][0], offsets[b - 1][1])
+                          for kind, a, b in entities(names)])
+        width = max(len(t) for t in tags)
+        most = max(len(s) for s in spans)
+        return {"serving_default": {
+            "tags": np.array([[t.encode() for t in row] + [b""] * (width - len(row))
+                              for row in tags], object),
+            "entity_types": np.array([[k.encode() for k, _, _ in row] + [b""] * (most - len(row))
+                                      for row in spans], object).reshape(len(texts), most),
+            "entity_starts": np.array([[a for _, a, _ in row] + [-1] * (most - len(row))
+                                       for row in spans], np.int32).reshape(len(texts), most),
+            "entity_ends": np.array([[b for _, _, b in row] + [-1] * (most - len(row))
+                                     for row in spans], np.int32).reshape(len(texts), most)}}
+
+
+def _unknown_for_empty(pieces, unknown):
+    """Words without pieces get one unknown token, so every word has a first piece."""
+    empty = tf.equal(pieces.row_lengths(), 0)
+    filler = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], tf.cast(unknown, pieces.dtype)),
+        tf.cast(empty, tf.int64))
+    return tf.concat([pieces, filler], axis=1)
+
+
+def _entities_in_graph(text, tags, real, starts, ends):
+    """conlleval's chunks of padded per-word tags, as padded per-row entity arrays.
+
+    A word begins an entity when its tag is B-/S-, follows E-/S-/O with I-/E-, or
+    changes type; an entity runs over the following non-O words until one begins anew.
+    """
+    parts = tf.strings.split(tf.where(tf.equal(tags, "") | tf.equal(tags, "O"), "O-", tags),
+                             "-", maxsplit=1).to_tensor("")
+    prefix, kind = parts[..., 0], parts[..., 1]
+    outside = tf.equal(prefix, "O")
+    previous = tf.pad(prefix[:, :-1], [[0, 0], [1, 0]], constant_values="O")
+    previous_kind = tf.pad(kind[:, :-1], [[0, 0], [1, 0]], constant_values="")
+    begins = ~outside & (
+        tf.equal(prefix, "B") | tf.equal(prefix, "S")
+        | ((tf.equal(previous, "E") | tf.equal(previous, "S") | tf.equal(previous, "O"))
+           & (tf.equal(prefix, "I") | tf.equal(prefix, "E")))
+        | tf.not_equal(previous_kind, kind))
+    number = tf.cumsum(tf.cast(begins, tf.int32), axis=1)
+    count = tf.reduce_sum(tf.cast(begins, tf.int32), axis=1)
+    width = tf.shape(tags)[1]
+    rows = tf.shape(tags)[0]
+    segment = tf.where(~outside & real, tf.range(rows)[:, None] * width + number - 1,
+                       rows * width)
+    flat = tf.reshape(segment, [-1])
+    size = rows * width + 1
+    first = tf.math.unsorted_segment_min(tf.reshape(starts, [-1]), flat, size)[:-1]
+    last = tf.math.unsorted_segment_max(tf.reshape(ends, [-1]), flat, size)[:-1]
+    word = tf.math.unsorted_segment_min(tf.reshape(tf.broadcast_to(
+        tf.range(width)[None, :], tf.shape(tags)), [-1]), flat, size)[:-1]
+    most = tf.reduce_max(tf.concat([count, [0]], 0))
+    valid = tf.range(most)[None, :] < count[:, None]
+    first = tf.reshape(first, [rows, width])[:, :most]
+    last = tf.reshape(last, [rows, width])[:, :most]
+    word = tf.minimum(tf.maximum(tf.reshape(word, [rows, width])[:, :most], 0), width - 1)
+    types = tf.gather(kind, word, batch_dims=1)
+    first, last = tf.where(valid, first, -1), tf.where(valid, last, -1)
+    texts = tf.strings.substr(tf.broadcast_to(text[:, None], tf.shape(first)),
+                              tf.maximum(first, 0), tf.maximum(last - first, 0),
+                              unit="UTF8_CHAR")
+    return {"entity_types": tf.where(valid, types, ""), "entity_texts": texts,
+            "entity_starts": first, "entity_ends": last}
 
 
 class EncoderModule(tf.Module):

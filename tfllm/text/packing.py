@@ -50,6 +50,30 @@ def pack(segments, sequence_length, special):
             segment_ids + [0] * fill)
 
 
+TAG_IGNORED = -1  # tag id of positions without a loss: later pieces, [CLS], [SEP], padding
+
+
+def pack_words(word_pieces, tag_ids, sequence_length, special):
+    """(ids, mask, tag ids per position, words kept): [CLS] pieces [SEP] for WordPiece,
+    pieces <|endoftext|> for SentencePiece; a word without pieces becomes unknown, and
+    words that do not fit are left out whole."""
+    bert = "cls" in special
+    room = sequence_length - (2 if bert else 1)
+    ids, tags, kept = ([special["cls"]], [TAG_IGNORED], 0) if bert else ([], [], 0)
+    for pieces, tag in zip(word_pieces, tag_ids):
+        pieces = list(pieces) or [special["unk"]]
+        if len(ids) - bert + len(pieces) > room:
+            break
+        ids += pieces
+        tags += [tag] + [TAG_IGNORED] * (len(pieces) - 1)
+        kept += 1
+    ids.append(special["sep"] if bert else special["end_of_text"])
+    tags.append(TAG_IGNORED)
+    fill = sequence_length - len(ids)
+    return (ids + [special["pad"]] * fill, [1] * len(ids) + [0] * fill,
+            tags + [TAG_IGNORED] * fill, kept)
+
+
 class GraphPacker:
     """`pack` as TensorFlow ops over ragged token batches (the exported SavedModels').
 

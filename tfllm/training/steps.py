@@ -31,7 +31,9 @@ def _micro_step(model, task, optimizer, jit_compile):
             loss = tf.add_n([loss_sums[n] / global_counts[n] for n in task.losses])
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
-        grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense
+        # IndexedSlices -> dense; zeros for weights the task leaves (a tagger, BERT's pooler).
+        grads = [tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(grads, model.trainable_variables)]
         return loss, grads, loss_sums, correct
 
     return micro_step

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfllm.errors import ConfigError
 from tfllm.models import build_backbone, build_pretraining_model
 from tfllm.models.classifier import SequenceClassifier
+from tfllm.models.tagger import TokenTagger
 
 
 def _cross_entropy(labels, logits):
@@ -119,13 +120,39 @@ class Regression:
         return SequenceClassifier(build_backbone(config), 1)
 
 
+class TokenTagging:
+    """Cross-entropy at each word's first piece (tag id >= 0), divided by the number of
+    tagged words."""
+
+    kind = "tag"
+    losses = ("tag",)
+
+    def __init__(self, num_tags):
+        self.num_tags = num_tags
+
+    def counts(self, labels):
+        return {"tag": tf.reduce_sum(tf.cast(labels["tags"] >= 0, tf.float32))}
+
+    def sums(self, outputs, labels):
+        weights = tf.cast(labels["tags"] >= 0, tf.float32)
+        tags = tf.maximum(labels["tags"], 0)
+        return ({"tag": tf.reduce_sum(_cross_entropy(tags, outputs) * weights)},
+                {"tag": tf.reduce_sum(_correct(tags, outputs) * weights)})
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+    def build_model(self, config):
+        return TokenTagger(build_backbone(config), self.num_tags)
+
+
 TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling, "regress": Regression}
 
 
 def task_for(manifest, config):
     """The task for the data's kind, checking the model matches the data."""
     kind = manifest["kind"]
-    if kind in ("classify", "regress"):
+    if kind in ("classify", "regress", "tag"):
         family = manifest["tokenizer"].get("family", config.family)
         if family != config.family:
             raise ConfigError(f"The {kind} data was tokenized for {family} models; "
@@ -143,4 +170,6 @@ def task_for(manifest, config):
                           f"max_sequence_length is {config.max_sequence_length}.")
     if kind == "classify":
         return Classification(len(manifest["labels"]))
+    if kind == "tag":
+        return TokenTagging(len(manifest["labels"]))
     return TASKS[kind]()
