@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfllm.data.classify_examples import encode
 from tfllm.serving.export import CLASSIFY_METHOD, WARMUP_FILE, export_module
 from tfllm.serving.modules import TaskModule
+from tfllm.text.packing import pack
 from tfllm.training.artifacts import load_trained
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +63,8 @@ def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp
     assert set(loaded.signatures) == {"serving_default", "classify", "token_ids"}
     outputs = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
     # Independent path: Python tokenization + the example encoder + the Keras model.
-    ids, masks = zip(*(encode(t, 48, tokenizer.special_ids) for t in tokenizer.tokenize(TEXTS)))
+    ids, masks, _ = zip(*(pack([t], 48, tokenizer.special_ids)
+                          for t in tokenizer.tokenize(TEXTS)))
     ids, masks = np.array(ids, np.int32), np.array(masks, np.int32)
     expected = tf.nn.softmax(model({"token_ids": ids, "padding_mask": masks,
                                     "segment_ids": np.zeros_like(ids)}, training=False))

@@ -76,3 +76,42 @@ def test_regression_baselines_on_small_cases():
     predicted = baselines.tfidf_ridge_regression(texts, [5.0] * 20 + [1.0] * 20,
                                                  ["great fine", "awful poor"])
     assert predicted[0] > 4.0 and predicted[1] < 2.0
+
+
+def test_entities_follow_conlleval_for_bio_iob1_and_iobes():
+    from tfllm.evaluation.entities import entities
+
+    assert entities(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4)]
+    # An I- after O or after another type starts an entity (IOB1 and sloppy BIO).
+    assert entities(["I-PER", "I-PER", "I-LOC", "O", "I-ORG"]) == [
+        ("PER", 0, 2), ("LOC", 2, 3), ("ORG", 4, 5)]
+    assert entities(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]
+    # IOBES: S- is a one-word entity, E- closes one.
+    assert entities(["S-LOC", "B-PER", "I-PER", "E-PER", "S-PER"]) == [
+        ("LOC", 0, 1), ("PER", 1, 4), ("PER", 4, 5)]
+    assert entities(["O", "O"]) == []
+
+
+def test_entity_metrics_on_a_hand_computed_case():
+    from tfllm.evaluation.entities import entity_metrics
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    predicted = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "B-LOC"]]
+    # correct: PER, ORG; predicted 4 (PER, ORG, LOC) -> 3; gold 3.
+    result = entity_metrics(gold, predicted)
+    assert np.isclose(result["precision"], 2 / 3) and np.isclose(result["recall"], 2 / 3)
+    assert result["per_entity"]["LOC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                           "support": 1}
+    assert np.isclose(result["word_accuracy"], 4 / 6)
+    # A boundary off by one word is wrong, as conlleval counts it.
+    assert entity_metrics([["B-PER", "I-PER"]], [["B-PER", "O"]])["f1"] == 0.0
+
+
+def test_most_frequent_tag_baseline():
+    from tfllm.evaluation import baselines
+
+    predicted = baselines.most_frequent_tag(
+        [["Paris", "is", "very", "big"], ["Paris", "Hilton"]],
+        [["B-LOC", "O", "O", "O"], ["B-LOC", "B-PER"]],
+        [["Paris", "Hilton", "unseen"]])
+    assert predicted == [["B-LOC", "B-PER", "O"]]

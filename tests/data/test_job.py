@@ -110,7 +110,7 @@ def _preprocess(*args, cwd=REPO):
 @pytest.mark.parametrize("args, message", [
     (["--input=/nonexistent/*"], "Input '/nonexistent/*' matches no file"),
     (["--vocab_sze=100"], "Unknown flag(s) --vocab_sze"),
-    (["--input_format=csv"], "--input_format must be one of"),
+    (["--input_format=xml"], "--input_format must be one of"),
     (["--filter_overrides=min_wordz=3"], "min_wordz"),
     (["--minhash_bands=7"], "bands"),
     (["--languages=en,xx"], "unknown language code(s) xx"),

@@ -116,7 +116,7 @@ def test_match_inputs_sorted_with_exclusions_and_clear_errors(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"format": "csv"}, "--input_format must be one of"),
+    ({"format": "xml"}, "--input_format must be one of"),
     ({"split": "paragraphs"}, "--text_split must be one of"),
     ({"patterns": ()}, "No input given"),
     ({"split_by_file": (("data.*", "synsets"),)}, "--split_by_file entry data.\\*=synsets"),

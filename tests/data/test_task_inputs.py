@@ -1,6 +1,7 @@
 """Labelled inputs users bring: CSV (quoting, newlines in cells, a BOM), GLUE's TSV,
 JSON Lines pairs; bad rows counted or fatal by --max_bad_rows; pair packing."""
 
+import dataclasses
 import json
 import os
 import random
@@ -178,3 +179,47 @@ def test_serving_and_packing_import_no_beam():
     code = ("import sys, tfllm.serve, tfllm.serving.modules, tfllm.text.packing; "
             "sys.exit('apache_beam' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+CONLL = ("-DOCSTART- -X- -X- O\n\n"
+         "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\ncall NN I-NP O\n\n"
+         "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n"
+         "-DOCSTART- -X- -X- O\n\n"
+         "BRUSSELS NNP B-NP B-LOC\n1996-08-22 CD\n\n"  # a line missing two columns
+         "Café NNP B-NP S-LOC\n")
+
+
+def test_conll_sentences_with_bad_lines_counted(tmp_path):
+    path = _write(tmp_path, "train.conll", CONLL)
+    config = job.JobConfig(
+        kind="tag", output_dir=str(tmp_path / "out"),
+        source=SourceConfig(patterns=(path,), format="conll"),
+        filters=filter_config_from_overrides({}, ["all"]), scrub_pii=False,
+        dedup=job.DedupConfig(lines=False, near=False), examples=ClassifyExampleConfig(48),
+        vocab_size=100, num_shards=1, eval_fraction=0.0, max_bad_rows=1)
+    manifest = job.run(config, report=lambda line: None)
+    assert manifest["labels"] == ["B-MISC", "B-ORG", "B-PER", "I-PER", "O", "S-LOC"]
+    assert manifest["statistics"]["bad_rows"] == 1
+    words, tags = readers.split_tagged(config.output_dir, "train")
+    assert sorted(zip(map(tuple, words), map(tuple, tags))) == [
+        (("Café",), ("S-LOC",)), (("EU", "rejects", "German", "call"),
+                                 ("B-ORG", "O", "B-MISC", "O")),
+        (("Peter", "Blackburn"), ("B-PER", "I-PER"))]
+    # Each word's tag id sits on its first piece only.
+    from tfllm.text.tokenizers import load_tokenizer
+    tokenizer = load_tokenizer(os.path.join(config.output_dir, "vocab.txt"))
+    features = schema.from_manifest(manifest["schema"])
+    for record in tf.data.TFRecordDataset(readers.split_files(config.output_dir, "train"),
+                                          compression_type="GZIP"):
+        example = schema.parse_example(features, record.numpy())
+        sentence = example["text"][0].decode().split(" ")
+        expected = [-1]
+        for word, tag in zip(sentence, example["tags"][0].decode().split(" ")):
+            pieces = tokenizer.tokenize([word])[0] or [0]
+            expected += [manifest["labels"].index(tag)] + [-1] * (len(pieces) - 1)
+        expected += [-1] * (48 - len(expected))
+        assert example["tag_ids"].tolist() == expected
+    config = dataclasses.replace(config, max_bad_rows=0, output_dir=str(tmp_path / "out2"))
+    with pytest.raises(ConfigError, match=rf"{path} line 14: 2 column\(s\) where the file's "
+                                          "token lines have 4"):
+        job.run(config, report=lambda line: None)

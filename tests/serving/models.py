@@ -1,5 +1,5 @@
 """Tiny exported models for the serving tests (a classifier, pair classifier and pair
-regressor, an encoder and a generator): real tokenizers trained on fortunes
+regressor, a tagger, an encoder and a generator): real tokenizers trained on fortunes
 (or a built-in text when fortunes is absent), seeded random weights."""
 
 import glob
@@ -11,11 +11,13 @@ from tfllm.models import configs
 from tfllm.models.bert import BertEncoder, BertPretrainer
 from tfllm.models.classifier import SequenceClassifier
 from tfllm.models.gpt import GptBackbone, GptCausalLM
+from tfllm.models.tagger import TokenTagger
 from tfllm.serving import modules
 from tfllm.serving.export import export_module
 from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
 
 LABELS = ["science", "work"]
+TAGS = ["B-X", "I-X", "O"]
 TEXTS = ["Computers make very fast, very accurate mistakes.",
          "Work is the curse of the drinking classes."]
 PROMPTS = ["Science is", "The computer"]
@@ -57,6 +59,8 @@ def build(root):
              "bert_pair_classifier": modules.TaskModule(pair_classifier, bert_tok, LABELS,
                                                         pairs=True),
              "gpt_pair_regressor": modules.TaskModule(regressor, gpt_tok, pairs=True),
+             "bert_tagger": modules.TaggerModule(
+                 TokenTagger(BertEncoder(bert_config), len(TAGS)), bert_tok, TAGS),
              "bert_encoder": modules.EncoderModule(encoder, bert_tok, top_k=3),
              "gpt_generator": modules.GeneratorModule(lm, gpt_tok, max_new_tokens=6)}
     base = str(root / "export")

@@ -83,6 +83,23 @@ def test_pair_classifier_and_regressor_over_rest_and_grpc_equal_the_keras_models
     assert status == 400 and "text_pair" in answer["error"], answer
 
 
+def test_tagger_over_rest_and_grpc_equals_the_keras_model(server, exported):
+    texts = TEXTS + ["One-word"]
+    expected = exported[2]["bert_tagger"].reference(texts)["serving_default"]
+    for client in clients(server):
+        outputs = {key: _as_text(value) for key, value in
+                   client.predict("bert_tagger", {"text": texts}).items()}
+        for key, value in expected.items():
+            assert outputs[key] == _as_text(value), key
+        assert [w for w in outputs["words"][2] if w] == ["One-word"]
+
+
+def _as_text(array):
+    """Nested lists with bytes decoded (REST answers str, gRPC bytes)."""
+    return [[v.decode() if isinstance(v, bytes) else v for v in row] for row in np.asarray(
+        array).tolist()]
+
+
 def test_generator_over_rest_and_grpc_equals_tfllm_generate(server, exported):
     module = exported[2]["gpt_generator"]
     greedy = module.reference(PROMPTS)["serving_default"]["text"]

@@ -67,7 +67,8 @@ def write_classify_data(directory, examples=128, seed=0):
         ids = rng.integers(3, VOCAB, LENGTH).tolist()
         rows.append((f"k{i:05d}", {"input_ids": ids, "input_mask": [1] * LENGTH,
                                    "segment_ids": [0] * LENGTH,
-                                   "label_ids": [int(ids[0] % 2 == 0)], "text": [f"t{i}"]}))
+                                   "label_ids": [int(ids[0] % 2 == 0)], "text": [f"t{i}"],
+                                   "text_pair": [""]}))
     for split, subset in (("train", rows), ("eval", rows[:32])):
         with beam.Pipeline() as pipeline:
             _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, 1,

@@ -37,9 +37,8 @@ RULE_NAMES = ("word_count", "mean_word_length", "symbol_word_ratio", "bullet_lin
               "duplicate_ngrams", "c4_min_sentences") + FINEWEB_RULE_NAMES
 # --disable_filters also takes these names for a whole family of rules.
 RULE_GROUPS = {"c4_lines": LINE_RULE_NAMES + ("c4_min_sentences",),
-               "fineweb": FINEWEB_RULE_NAMES,
-               # Labelled task data (a user's CSV of sentences) is kept as given.
-               "all": RULE_NAMES + LINE_RULE_NAMES}
+               "fineweb": FINEWEB_RULE_NAMES}
+ALL_RULES = "all"  # --disable_filters=all: labelled task data is kept as given
 
 # Gopher's stop words: real prose uses at least a couple of them.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -109,13 +108,15 @@ class FilterConfig:
 
     def __post_init__(self):
         known = RULE_NAMES + LINE_RULE_NAMES
-        unknown = [name for name in self.disabled if name not in known + tuple(RULE_GROUPS)]
+        groups = {**RULE_GROUPS, ALL_RULES: known}
+        unknown = [name for name in self.disabled if name not in known + tuple(groups)]
         if unknown:
             raise ConfigError(f"Unknown quality rule(s) {', '.join(unknown)} in "
                               f"--disable_filters; rules are {', '.join(known)}, and "
-                              f"{', '.join(RULE_GROUPS)} name their families.")
+                              f"{', '.join(RULE_GROUPS)} name their families ({ALL_RULES}: "
+                              "every rule).")
         disabled = dict.fromkeys(
-            rule for name in self.disabled for rule in RULE_GROUPS.get(name, (name,)))
+            rule for name in self.disabled for rule in groups.get(name, (name,)))
         object.__setattr__(self, "disabled", tuple(disabled))
         for field in dataclasses.fields(self):
             if field.type in (int, float):

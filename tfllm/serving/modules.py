@@ -70,13 +70,19 @@ class TaskModule(tf.Module):
         texts = [TEXT, TEXT_PAIR] if pairs else [TEXT]
         api = "regress" if self.regression else "classify"
         self.signature_names = ("serving_default", api, "token_ids")
-        self.serving_default = tf.function(self._from_text, input_signature=texts)
+        # Functions with exactly the signature's arguments: tf.function would try to
+        # make a tensor of an optional argument's None.
+        self.serving_default = tf.function(
+            self._from_text if pairs else lambda text: self._from_text(text),
+            input_signature=texts)
         setattr(self, api, tf.function(self._from_examples, input_signature=[EXAMPLES]))
         ids = [tf.TensorSpec([None, None], tf.int32, "token_ids"),
                tf.TensorSpec([None, None], tf.int32, "padding_mask")]
         if pairs:
             ids.append(tf.TensorSpec([None, None], tf.int32, "segment_ids"))
-        self.token_ids = tf.function(self._from_ids, input_signature=ids)
+        self.token_ids = tf.function(
+            self._from_ids if pairs else lambda token_ids, padding_mask: self._from_ids(
+                token_ids, padding_mask), input_signature=ids)
 
     def _outputs(self, features):
         logits = self.model(features, training=False)
