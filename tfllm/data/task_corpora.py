@@ -128,10 +128,28 @@ def tagging_rows(sentences, seed=0):
     return rows
 
 
+class _Atomic:
+    """A text file that appears under `path` only once completely written."""
+
+    def __init__(self, path, **options):
+        self._path, self._options = path, options
+
+    def __enter__(self):
+        self._file = open(f"{self._path}.partial", "w", encoding="utf-8", **self._options)
+        return self._file
+
+    def __exit__(self, kind, *_):
+        self._file.close()
+        if kind is None:
+            os.replace(f"{self._path}.partial", self._path)
+        else:
+            os.remove(f"{self._path}.partial")
+
+
 def write_conll(path, rows):
     """CoNLL-2003's layout: -DOCSTART-, then `word POS chunk tag` lines, blank lines
     between sentences (POS and chunk columns are placeholders)."""
-    with open(path, "w", encoding="utf-8") as f:
+    with _Atomic(path) as f:
         f.write("-DOCSTART- -X- -X- O\n\n")
         for words, tags in rows:
             f.writelines(f"{w} X X {t}\n" for w, t in zip(words, tags))
@@ -139,7 +157,7 @@ def write_conll(path, rows):
 
 
 def write_paraphrase_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with _Atomic(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(("sentence1", "sentence2", "label"))
         writer.writerows(rows)
@@ -147,7 +165,7 @@ def write_paraphrase_csv(path, rows):
 
 def write_similarity_tsv(path, rows):
     """STS-B's columns (index, genre, ..., sentence1, sentence2, score), tab-separated."""
-    with open(path, "w", encoding="utf-8") as f:
+    with _Atomic(path) as f:
         f.write("index\tgenre\tsentence1\tsentence2\tscore\n")
         for index, (first, second, score) in enumerate(rows):
             f.write(f"{index}\twordnet\t{first}\t{second}\t{score}\n")
