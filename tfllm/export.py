@@ -65,11 +65,11 @@ def main(argv):
 def _sample_texts(data_dir, kind, count=4):
     """A few texts of the model's data: eval texts (and their pairs) for a fine-tuned
     model, the first words of cleaned documents (prompts, sentences) for BERT and GPT."""
-    split = "eval" if readers.load_manifest(data_dir, "train")["splits"]["eval"]["files"] \
-        else "train"
-    if kind == "tag":
-        return [" ".join(words) for words in readers.split_tagged(data_dir, split)[0][:count]]
     if kind in TASK_KINDS:
+        split = "eval" if readers.load_manifest(data_dir, "train")["splits"]["eval"]["files"] \
+            else "train"
+        if kind == "tag":
+            return [" ".join(words) for words in readers.split_tagged(data_dir, split)[0][:count]]
         texts, pairs, _ = readers.split_texts(data_dir, split)
         if any(pairs):
             return {"text": texts[:count], "text_pair": pairs[:count]}

@@ -223,3 +223,14 @@ def test_conll_sentences_with_bad_lines_counted(tmp_path):
     with pytest.raises(ConfigError, match=rf"{path} line 14: 2 column\(s\) where the file's "
                                           "token lines have 4"):
         job.run(config, report=lambda line: None)
+
+
+@pytest.mark.parametrize("kind, source, message", [
+    ("regress", {"format": "tsv", "text_field": "s", "label_type": "float"},
+     "--kind=regress needs --label_field"),
+    ("tag", {"format": "csv", "text_field": "s"}, "--kind=tag reads --input_format=conll"),
+    ("classify", {"format": "conll"}, "CoNLL files make tag data"),
+])
+def test_task_kinds_refuse_inputs_they_cannot_read(tmp_path, kind, source, message):
+    with pytest.raises(ConfigError, match=message):
+        _job(tmp_path, "out", kind=kind, patterns=("x",), **source)

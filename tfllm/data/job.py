@@ -248,11 +248,13 @@ def _check_bad_rows(clean_dir, count, limit):
     for path in glob.glob(os.path.join(clean_dir, f"{BAD_ROWS_PREFIX}-*.jsonl")):
         with open(path) as f:
             rows.extend(json.loads(line) for line in f)
-    first = min(rows, key=lambda row: (row["file"], row["line"]))
+    where = ""
+    if rows:  # TFDS examples are counted without a file and line
+        first = min(rows, key=lambda row: (row["file"], row["line"]))
+        where = f"; the first is {first['file']} line {first['line']}: {first['reason']}"
     raise ConfigError(
-        f"{count} bad row(s) in the input, more than --max_bad_rows={limit}; the first is "
-        f"{first['file']} line {first['line']}: {first['reason']}. Fix the input, or raise "
-        "--max_bad_rows to skip (and count) such rows.")
+        f"{count} bad row(s) in the input, more than --max_bad_rows={limit}{where}. Fix the "
+        "input, or raise --max_bad_rows to skip (and count) such rows.")
 
 
 def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs):

@@ -450,13 +450,14 @@ def _read_tfds(config):
         return decode(value)[0] if isinstance(value, bytes) else str(value)
 
     def to_documents(example):
-        fields = {field: as_text(example[field]) for field in
-                  (config.text_field, config.text_pair_field) if field}
+        text, bad = decode(example[config.text_field])
+        fields = {config.text_field: text}
+        if config.text_pair_field:
+            fields[config.text_pair_field] = as_text(example[config.text_pair_field])
         if config.label_field:
             value = example[config.label_field]
             fields[config.label_field] = label_names[value] if label_names else as_text(value)
-        digest = hashlib.blake2b(fields[config.text_field].encode("utf-8"),
-                                 digest_size=8).hexdigest()
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
         source = f"tfds:{name}/{config.tfds_split}"
         document, _ = labelled_document(config, source, 0, fields)
         if document is None:
@@ -464,7 +465,7 @@ def _read_tfds(config):
             return
         counter("documents_read").inc()
         yield document._replace(doc_id=f"{source}#{digest}", source=f"tfds:{name}",
-                                undecodable_bytes=decode(example[config.text_field])[1])
+                                undecodable_bytes=bad)
 
     return ("ReadFromTFDS" >> tfds.beam.ReadFromTFDS(builder, split=config.tfds_split)
             | "AsNumpy" >> beam.Map(tfds.as_numpy)

@@ -12,6 +12,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
+def _save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def confusion_matrix_png(matrix, class_names, path):
     matrix = np.asarray(matrix)
     figure, axes = plt.subplots(figsize=(1.2 + 0.6 * len(class_names),) * 2)
@@ -23,10 +30,7 @@ def confusion_matrix_png(matrix, class_names, path):
     for (i, j), count in np.ndenumerate(matrix):
         axes.text(j, i, str(count), ha="center", va="center",
                   color="white" if count > matrix.max() / 2 else "black")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def scatter_png(targets_and_predictions, path):
@@ -39,10 +43,7 @@ def scatter_png(targets_and_predictions, path):
     axes.plot([low, high], [low, high], color="gray", linewidth=1)
     axes.set_xlabel("true")
     axes.set_ylabel("predicted")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def entity_f1_png(per_entity_by_system, path):
@@ -58,10 +59,7 @@ def entity_f1_png(per_entity_by_system, path):
     axes.set_ylabel("entity F1")
     axes.set_ylim(0, 1)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def read_scalars(log_dir):
@@ -94,7 +92,4 @@ def training_curves_png(log_dir, path, tags=("train/loss", "train/learning_rate"
         bottom.plot(steps, values)
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("step")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)

@@ -35,6 +35,13 @@ def _version(spec):
     return None, None
 
 
+def _answered_by(response, servable, signature_name):
+    """Fills a response's model_spec with the version and signature that answered."""
+    response.model_spec.name = servable.name
+    response.model_spec.version.value = servable.version
+    response.model_spec.signature_name = signature_name
+
+
 def _serialized_examples(request_input):
     """Serialized tf.Examples of an Input proto; context features merged into each."""
     kind = request_input.WhichOneof("kind")
@@ -81,9 +88,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             name, outputs = inference.predict(servable, request.model_spec.signature_name,
                                               inputs, list(request.output_filter))
             response = predict_pb2.PredictResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = name
+            _answered_by(response, servable, name)
             for key, value in outputs.items():
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
             return response
@@ -95,9 +100,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             name, results = inference.classify(servable, request.model_spec.signature_name,
                                                _serialized_examples(request.input))
             response = classification_pb2.ClassificationResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = name
+            _answered_by(response, servable, name)
             for row in results:
                 classifications = response.result.classifications.add()
                 for label, score in row:
@@ -119,9 +122,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             name, results = inference.regress(servable, request.model_spec.signature_name,
                                               _serialized_examples(request.input))
             response = regression_pb2.RegressionResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = name
+            _answered_by(response, servable, name)
             for value in results:
                 response.result.regressions.add(value=value)
             return response

@@ -14,7 +14,7 @@ import keras_hub
 import tensorflow as tf
 
 
-def _specials(special, num_segments):
+def _specials(special):
     """(start ids, separator ids, end ids) of a family, from its special ids."""
     if "cls" in special:
         return [special["cls"]], [special["sep"]], [special["sep"]]
@@ -35,7 +35,7 @@ def round_robin_lengths(lengths, budget):
 
 def pack(segments, sequence_length, special):
     """Token-id lists (one or two segments) -> (ids, padding mask, segment ids), padded."""
-    start, separator, end = _specials(special, len(segments))
+    start, separator, end = _specials(special)
     budget = sequence_length - len(start) - len(end) - (len(segments) - 1) * len(separator)
     kept = round_robin_lengths([len(s) for s in segments], budget)
     ids, segment_ids = list(start), [0] * len(start)
@@ -81,7 +81,7 @@ class GraphPacker:
     """
 
     def __init__(self, sequence_length, special):
-        start, separator, end = _specials(special, 2)
+        start, separator, end = _specials(special)
         self._bert = "cls" in special
         self._pad = special["pad"]
         # Padded with -1 so the mask is exact even where the pad id is also a real
