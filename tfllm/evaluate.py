@@ -5,6 +5,7 @@ examples, the baselines that give its numbers meaning; writes metrics.json and
 PNG plots and prints a table.
 """
 
+import functools
 import json
 import os
 
@@ -18,12 +19,15 @@ from tfllm.errors import ConfigError
 from tfllm.evaluation import baselines, plots
 from tfllm.evaluation.entities import entity_metrics
 from tfllm.evaluation.metrics import classification_metrics, regression_metrics
+from tfllm.evaluation.squad import squad_metrics
+from tfllm.text.tokenizers import load_tokenizer
 from tfllm.training.artifacts import load_trained
 
 flags.DEFINE_string("model_dir", None, "A directory written by tfllm.train.")
 flags.DEFINE_string("data", "", "Data to evaluate on (default: the data it trained on).")
 flags.DEFINE_string("split", "eval", "Split of --data.")
 flags.DEFINE_integer("batch_size", 32, "Examples per batch.")
+flags.DEFINE_integer("max_answer_length", 30, "QA: the longest answer, in word pieces.")
 flags.DEFINE_string("output_dir", "", "Where metrics.json and plots go (default MODEL_DIR/eval).")
 FLAGS = flags.FLAGS
 
@@ -90,6 +94,28 @@ def evaluate_tagger(model, data_dir, split, batch_size, manifest):
     return {"model": entity_metrics(gold, predicted),
             "most_frequent_tag": entity_metrics(gold, baselines.most_frequent_tag(
                 train_words, train_tags, eval_words))}
+
+
+def evaluate_qa(model, data_dir, split, batch_size, manifest, max_answer_length=30):
+    """SQuAD exact match and F1 of the model (its windows, spans and no-answer decision
+    as served) and of the context sentence with the most question words."""
+    from tfllm.serving.modules import QaModule  # serving's modules import the decoder
+
+    tokenizer = load_tokenizer(os.path.join(data_dir, manifest["tokenizer"]["file"]))
+    module = QaModule.for_data(model, tokenizer, manifest, max_answer_length)
+    questions, contexts, labels = readers.split_questions(data_dir, split)
+    if not questions:
+        raise ConfigError(f"The {split} split of {data_dir} holds no question.")
+    predicted = []
+    for at in range(0, len(questions), batch_size):
+        answers = module.serving_default(tf.constant(questions[at:at + batch_size]),
+                                         tf.constant(contexts[at:at + batch_size]))["answer"]
+        predicted += [a.decode("utf-8") for a in answers.numpy()]
+    gold = [[a["text"] for a in label["answers"]] for label in labels]
+    allow = module.allow_no_answer
+    return {"model": squad_metrics(gold, predicted),
+            "overlap_sentence": squad_metrics(gold, [
+                baselines.overlap_sentence(q, c, allow) for q, c in zip(questions, contexts)])}
 
 
 def evaluate_language_model(model, data_dir, split, batch_size, manifest):
@@ -164,7 +190,9 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "eval")
     os.makedirs(output_dir, exist_ok=True)
     evaluate = {"classify": evaluate_classifier, "regress": evaluate_regressor,
-                "tag": evaluate_tagger}.get(
+                "tag": evaluate_tagger,
+                "qa": functools.partial(evaluate_qa,
+                                        max_answer_length=FLAGS.max_answer_length)}.get(
         manifest["kind"], evaluate_language_model)
     results = evaluate(model, data_dir, FLAGS.split, FLAGS.batch_size, manifest)
     pictures = {}
@@ -172,6 +200,12 @@ def main(argv):
         pictures["entity_f1"] = plots.entity_f1_png(
             {name: r["per_entity"] for name, r in results.items()},
             os.path.join(output_dir, "entity_f1.png"))
+    if manifest["kind"] == "qa":
+        pictures["answers"] = plots.grouped_bars_png(
+            {name: {group: r[f"{prefix}f1"] for group, prefix in (
+                ("all", ""), ("answerable", "has_answer_"), ("unanswerable", "no_answer_"))
+                if f"{prefix}f1" in r} for name, r in results.items()},
+            "SQuAD F1", os.path.join(output_dir, "answers.png"))
     if manifest["kind"] == "regress":
         pictures["predictions"] = plots.scatter_png(
             results["model"].pop("scatter"), os.path.join(output_dir, "predictions.png"))

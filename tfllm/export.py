@@ -1,8 +1,9 @@
 """`python -m tfllm.export --model_dir artifacts/classify_tiny --name bert_classifier`.
 
 Writes `EXPORT_BASE/NAME/VERSION/`, a SavedModel TF Serving can load, with in-graph
-tokenization: a fine-tuned classifier or regressor (of one text or a pair), a pretrained BERT encoder (embeddings and
-fill-mask) or a GPT generator, chosen by what the model directory holds. The
+tokenization: a fine-tuned classifier or regressor (of one text or a pair), a tagger,
+an extractive QA model, a pretrained BERT encoder (embeddings and fill-mask) or a GPT
+generator, chosen by what the model directory holds. The
 version appears only once complete and verified in a fresh process.
 """
 
@@ -22,6 +23,7 @@ flags.DEFINE_string("model_dir", None, "A model directory written by tfllm.train
 flags.DEFINE_string("name", None, "Model name under the export base.")
 flags.DEFINE_string("export_base", "export", "TF Serving base directory.")
 flags.DEFINE_integer("max_new_tokens", 32, "GPT: tokens `serving_default` generates.")
+flags.DEFINE_integer("max_answer_length", 30, "QA: the longest answer, in word pieces.")
 flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].")
 flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
                           "few texts of the model's own data).")
@@ -36,13 +38,16 @@ def main(argv):
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir or not FLAGS.name:
         raise ConfigError("--model_dir and --name are required.")
-    if FLAGS.max_new_tokens < 1 or FLAGS.fill_mask_top_k < 1:
-        raise ConfigError("--max_new_tokens and --fill_mask_top_k must be at least 1.")
+    if min(FLAGS.max_new_tokens, FLAGS.fill_mask_top_k, FLAGS.max_answer_length) < 1:
+        raise ConfigError("--max_new_tokens, --fill_mask_top_k and --max_answer_length must "
+                          "be at least 1.")
     model, manifest, tokenizer = load_trained(FLAGS.model_dir)
     kind = manifest["kind"]
     pairs = bool(manifest.get("config", {}).get("source", {}).get("text_pair_field"))
     if kind == "tag":
         module = modules.TaggerModule(model, tokenizer, manifest["labels"])
+    elif kind == "qa":
+        module = modules.QaModule.for_data(model, tokenizer, manifest, FLAGS.max_answer_length)
     elif kind in TASK_KINDS:
         module = modules.TaskModule(model, tokenizer, manifest["labels"], pairs)
     elif kind == "bert":
@@ -51,7 +56,7 @@ def main(argv):
         module = modules.GeneratorModule(model, tokenizer, FLAGS.max_new_tokens)
     if FLAGS.sample_text:
         samples = FLAGS.sample_text
-        if pairs:
+        if pairs or kind == "qa":
             raise ConfigError("This model reads pairs of texts; --sample_text cannot give "
                               "them: leave it out to use pairs of the model's own data.")
     elif manifest.get("converted"):  # no data of its own: a few everyday texts
@@ -70,6 +75,9 @@ def _sample_texts(data_dir, kind, count=4):
             else "train"
         if kind == "tag":
             return [" ".join(words) for words in readers.split_tagged(data_dir, split)[0][:count]]
+        if kind == "qa":
+            questions, contexts, _ = readers.split_questions(data_dir, split)
+            return {"question": questions[:count], "context": contexts[:count]}
         texts, pairs, _ = readers.split_texts(data_dir, split)
         if any(pairs):
             return {"text": texts[:count], "text_pair": pairs[:count]}

@@ -18,23 +18,26 @@ from tfllm.data.gpt_examples import GptExampleConfig
 from tfllm.data.language import LanguageConfig
 from tfllm.data.near_dedup import MinHashConfig
 from tfllm.data.normalize import NormalizeConfig
+from tfllm.data.qa_examples import QaExampleConfig
 from tfllm.data.sources import SourceConfig
 from tfllm.errors import ConfigError
 
 FORTUNE_CATEGORIES = "/usr/share/games/fortunes/*"
 
-flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress", "tag"],
+flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress", "tag", "qa"],
                   "Examples to make: pretraining (bert, gpt) or fine-tuning (classify: a "
                   "text or pair and its class; regress: a text or pair and its number; tag: "
-                  "words and their tags, from --input_format=conll).")
+                  "words and their tags, from --input_format=conll; qa: questions with "
+                  "answer spans in their context, from --input_format=squad).")
 flags.DEFINE_list("input", [FORTUNE_CATEGORIES],
                   "Input files or globs (local or any Beam filesystem); for "
                   "--input_format=tfds, a dataset name.")
 flags.DEFINE_list("exclude", ["*.dat", "*.u8"], "File-name globs to skip.")
-flags.DEFINE_string("input_format", "text", "text, jsonl, csv, tsv, conll or tfds. CSV and "
-                    "TSV files start with a header row naming their columns; TSV is GLUE's "
-                    "layout (tabs, no quoting); CoNLL is one token per line with its tag "
-                    "last, blank lines between sentences.")
+flags.DEFINE_string("input_format", "text", "text, jsonl, csv, tsv, conll, squad or tfds. "
+                    "CSV and TSV files start with a header row naming their columns; TSV is "
+                    "GLUE's layout (tabs, no quoting); CoNLL is one token per line with its "
+                    "tag last, blank lines between sentences; squad is SQuAD v1.1 or v2.0 "
+                    "JSON.")
 flags.DEFINE_string("text_split", "delimiter",
                     "How text files divide into documents: file, blank_lines, delimiter, line.")
 flags.DEFINE_list("split_by_file", [],
@@ -47,8 +50,9 @@ flags.DEFINE_string("text_pair_field", "", "Column or field holding the second t
                     "sentence pair (segment B for BERT); empty: single texts.")
 flags.DEFINE_string("label_field", "", "Column or field holding the label (a class, or a "
                     "number with --kind=regress).")
-flags.DEFINE_integer("max_bad_rows", 0, "Rows of CSV, TSV or JSON Lines input that may be "
-                     "bad (a missing cell or label, a label that is not a number) and are "
+flags.DEFINE_integer("max_bad_rows", 0, "Rows of CSV, TSV, JSON Lines, CoNLL or SQuAD input "
+                     "that may be bad (a missing cell or label, a label that is not a number, "
+                     "an answer not found at its offset) and are "
                      "then skipped and counted; past this the job stops, naming the first.")
 flags.DEFINE_boolean("label_from_filename", False,
                      "Use the file name (without extensions) as the class label.")
@@ -88,6 +92,9 @@ flags.DEFINE_string("tokenizer_family", "",
                     "bert (WordPiece) or gpt (SentencePiece BPE); default follows --kind.")
 flags.DEFINE_integer("vocab_size", 4096, "Vocabulary size of a trained tokenizer.")
 flags.DEFINE_integer("sequence_length", 128, "Tokens per example.")
+flags.DEFINE_integer("doc_stride", 128, "QA: tokens between the starts of the windows a "
+                     "long context is read in.")
+flags.DEFINE_integer("max_query_length", 64, "QA: question tokens kept.")
 flags.DEFINE_float("short_seq_prob", 0.1, "BERT: probability of a shorter target length.")
 flags.DEFINE_float("masked_lm_prob", 0.15, "BERT: fraction of tokens masked.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "BERT: masked positions per sequence.")
@@ -117,6 +124,10 @@ def _examples_config():
         raise ConfigError(f"--sequence_length must be at least 2; got {FLAGS.sequence_length}.")
     if FLAGS.kind == "gpt":
         return GptExampleConfig(sequence_length=FLAGS.sequence_length)
+    if FLAGS.kind == "qa":
+        return QaExampleConfig(sequence_length=FLAGS.sequence_length,
+                               doc_stride=FLAGS.doc_stride,
+                               max_query_length=FLAGS.max_query_length)
     return ClassifyExampleConfig(sequence_length=FLAGS.sequence_length)
 
 

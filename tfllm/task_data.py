@@ -1,6 +1,6 @@
 """`python -m tfllm.task_data --output_dir=artifacts/tasks`: the WordNet task files the
 shipped fine-tuning configs read (configs/data_similarity.flags, data_pairs.flags,
-data_tagging.flags).
+data_tagging.flags, data_qa.flags).
 
 See `tfllm.data.task_corpora` for what each file holds.
 """
@@ -40,8 +40,15 @@ def main(argv):
         sentences = sentences[:FLAGS.max_examples]
     tagged = os.path.join(FLAGS.output_dir, "entities.conll")
     task_corpora.write_conll(tagged, task_corpora.tagging_rows(sentences, FLAGS.seed))
+    definitions = task_corpora.wordnet_definitions()
+    rng.shuffle(definitions)
+    if FLAGS.max_examples:
+        definitions = definitions[:FLAGS.max_examples]
+    squad = os.path.join(FLAGS.output_dir, "definitions.json")
+    task_corpora.write_squad(squad, task_corpora.qa_articles(definitions, FLAGS.seed))
     print(f"{len(examples):,} WordNet examples -> {similarity} (regression) and {pairs} "
-          f"(pair classification); {len(sentences):,} fortunes -> {tagged} (tagging)")
+          f"(pair classification); {len(sentences):,} fortunes -> {tagged} (tagging); "
+          f"{len(definitions):,} WordNet definitions -> {squad} (question answering)")
 
 
 if __name__ == "__main__":

@@ -229,7 +229,9 @@ def test_conll_sentences_with_bad_lines_counted(tmp_path):
     ("regress", {"format": "tsv", "text_field": "s", "label_type": "float"},
      "--kind=regress needs --label_field"),
     ("tag", {"format": "csv", "text_field": "s"}, "--kind=tag reads --input_format=conll"),
-    ("classify", {"format": "conll"}, "CoNLL files make tag data"),
+    ("classify", {"format": "conll"}, "conll files make tag data"),
+    ("qa", {"format": "jsonl"}, "--kind=qa reads --input_format=squad"),
+    ("classify", {"format": "squad"}, "squad files make qa data"),
 ])
 def test_task_kinds_refuse_inputs_they_cannot_read(tmp_path, kind, source, message):
     with pytest.raises(ConfigError, match=message):

@@ -16,6 +16,7 @@ CONFIG = """model_config_list {{
   config {{ name: "gpt_pair_regressor" base_path: "{base}/gpt_pair_regressor"
            model_platform: "tensorflow" }}
   config {{ name: "bert_tagger" base_path: "{base}/bert_tagger" model_platform: "tensorflow" }}
+  config {{ name: "bert_qa" base_path: "{base}/bert_qa" model_platform: "tensorflow" }}
   config {{ name: "bert_encoder" base_path: "{base}/bert_encoder" model_platform: "tensorflow" }}
   config {{ name: "gpt_generator" base_path: "{base}/gpt_generator" model_platform: "tensorflow"
            model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: 1 }} }}

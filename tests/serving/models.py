@@ -1,5 +1,5 @@
 """Tiny exported models for the serving tests (a classifier, pair classifier and pair
-regressor, a tagger, an encoder and a generator): real tokenizers trained on fortunes
+regressor, a tagger, a QA model, an encoder and a generator): real tokenizers trained on fortunes
 (or a built-in text when fortunes is absent), seeded random weights."""
 
 import glob
@@ -11,6 +11,7 @@ from tfllm.models import configs
 from tfllm.models.bert import BertEncoder, BertPretrainer
 from tfllm.models.classifier import SequenceClassifier
 from tfllm.models.gpt import GptBackbone, GptCausalLM
+from tfllm.models.span_extractor import SpanExtractor
 from tfllm.models.tagger import TokenTagger
 from tfllm.serving import modules
 from tfllm.serving.export import export_module
@@ -21,6 +22,10 @@ TAGS = ["B-X", "I-X", "O"]
 TEXTS = ["Computers make very fast, very accurate mistakes.",
          "Work is the curse of the drinking classes."]
 PROMPTS = ["Science is", "The computer"]
+QUESTIONS = {"question": ["What is the curse of the drinking classes?", "Who makes mistakes?"],
+             # Longer than one 32-token window: the answers come from several windows.
+             "context": [" ".join(TEXTS * 3), "Computers make very fast, very accurate "
+                         "mistakes, and people make slow ones. " * 2]}
 PAIRS = {"text": ["A plane is taking off.", "A man plays a flute."],
          "text_pair": ["An air plane is taking off.", "A cat sleeps on the sofa all day."]}
 
@@ -61,11 +66,14 @@ def build(root):
              "gpt_pair_regressor": modules.TaskModule(regressor, gpt_tok, pairs=True),
              "bert_tagger": modules.TaggerModule(
                  TokenTagger(BertEncoder(bert_config), len(TAGS)), bert_tok, TAGS),
+             "bert_qa": modules.QaModule(SpanExtractor(BertEncoder(bert_config)), bert_tok,
+                                         doc_stride=6, max_query_length=8,
+                                         max_answer_length=8, allow_no_answer=False),
              "bert_encoder": modules.EncoderModule(encoder, bert_tok, top_k=3),
              "gpt_generator": modules.GeneratorModule(lm, gpt_tok, max_new_tokens=6)}
     base = str(root / "export")
     for name, module in built.items():
         samples = {"gpt_generator": PROMPTS, "bert_pair_classifier": PAIRS,
-                   "gpt_pair_regressor": PAIRS}.get(name, TEXTS)
+                   "gpt_pair_regressor": PAIRS, "bert_qa": QUESTIONS}.get(name, TEXTS)
         export_module(module, base, name, samples)
     return base, built

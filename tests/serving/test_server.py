@@ -16,7 +16,7 @@ import requests
 import tensorflow as tf
 
 from tests.serving.conftest import MAX_REQUEST_BYTES
-from tests.serving.models import PAIRS, PROMPTS, TEXTS
+from tests.serving.models import PAIRS, PROMPTS, QUESTIONS, TEXTS
 from tfllm.serving import modules
 from tfllm.serving.client import GrpcClient, RestClient, ServerError
 from tfllm.serving.export import export_module
@@ -92,6 +92,24 @@ def test_tagger_over_rest_and_grpc_equals_the_keras_model(server, exported):
         for key, value in expected.items():
             assert outputs[key] == _as_text(value), key
         assert [w for w in outputs["words"][2] if w] == ["One-word"]
+
+
+def test_qa_over_rest_and_grpc_equals_the_keras_model(server, exported):
+    module = exported[2]["bert_qa"]
+    expected = module.reference(QUESTIONS)["serving_default"]
+    windows = module.windows(tf.constant(QUESTIONS["question"]),
+                             tf.constant(QUESTIONS["context"]))
+    assert len(windows["example"]) > 4  # both contexts span several windows
+    for client in clients(server):
+        outputs = client.predict("bert_qa", QUESTIONS)
+        assert [a.decode() if isinstance(a, bytes) else a for a in outputs["answer"]] == \
+            [a.decode() for a in expected["answer"]]
+        np.testing.assert_array_equal(outputs["start"], expected["start"])
+        np.testing.assert_array_equal(outputs["end"], expected["end"])
+        assert not np.asarray(outputs["no_answer"]).any()  # exported without no-answer
+        for answer, start, end, context in zip(expected["answer"], outputs["start"],
+                                               outputs["end"], QUESTIONS["context"]):
+            assert answer and context[start:end] == answer.decode()  # character offsets
 
 
 def _as_text(array):

@@ -31,11 +31,12 @@ def examples():
     return task_corpora.wordnet_examples()[:EXAMPLES]
 
 
-def prepare_and_train(tmp_path, kind, source, steps, length=48):
+def prepare_and_train(tmp_path, kind, source, steps, length=48, examples=None):
     config = job.JobConfig(
         kind=kind, output_dir=str(tmp_path / "data"), source=source,
         filters=filter_config_from_overrides({}, ["all"]), scrub_pii=False,
-        dedup=job.DedupConfig(lines=False, near=False), examples=ClassifyExampleConfig(length),
+        dedup=job.DedupConfig(lines=False, near=False),
+        examples=examples or ClassifyExampleConfig(length),
         vocab_size=1000, num_shards=1, eval_fraction=0.15)
     manifest = job.run(config, report=lambda line: None)
     model_config = configs.override(configs.get_preset("bert_tiny"), {

@@ -32,6 +32,7 @@ from tfllm.data.language import IdentifyLanguage, LanguageConfig
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
+from tfllm.data.qa_examples import MakeQaExamples
 from tfllm.data.tag_examples import MakeTagExamples
 from tfllm.data.sources import (
     TABLE_FORMATS,
@@ -39,6 +40,7 @@ from tfllm.data.sources import (
     SourceConfig,
     check_columns,
     match_inputs,
+    paragraph_key,
 )
 from tfllm.data.word_counts import WORD_COUNTS_PREFIX, CountWords, read_word_counts
 from tfllm.data.write import SPLITS, WriteTFRecords, split_of
@@ -93,10 +95,13 @@ class JobConfig:
                                        or self.source.label_type != "float"):
             raise ConfigError("--kind=regress needs --label_field, the column or field "
                               "holding each example's number.")
-        if (self.kind == "tag") != (self.source.format == "conll"):
-            raise ConfigError("--kind=tag reads --input_format=conll (tagged words), and "
-                              f"CoNLL files make tag data; got --kind={self.kind} with "
-                              f"--input_format={self.source.format}.")
+        for kind, format_name, what in (("tag", "conll", "tagged words"),
+                                         ("qa", "squad", "questions on contexts")):
+            if (self.kind == kind) != (self.source.format == format_name):
+                raise ConfigError(
+                    f"--kind={kind} reads --input_format={format_name} ({what}), and "
+                    f"{format_name} files make {kind} data; got --kind={self.kind} with "
+                    f"--input_format={self.source.format}.")
         if self.tokenizer_family not in ("", "bert", "gpt"):
             raise ConfigError("--tokenizer_family must be bert (WordPiece) or gpt "
                               f"(SentencePiece); got {self.tokenizer_family!r}.")
@@ -164,27 +169,30 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
     """Stage 1 onto `pipeline`: read, normalise, identify the language, filter, scrub,
     deduplicate, write `clean_prefix-*.jsonl.gz`, the distinct labels to
     `clean_prefix-labels` and, unless a tokenizer is given, the word counts beside."""
+    # QA answers are character offsets into their context: the stages that rewrite
+    # text (normalisation, PII scrubbing, line deduplication) would move them.
+    rewrites = config.kind != "qa"
     documents = (pipeline
                  | "Read" >> ReadDocuments(config.source, files,
                                            os.path.join(os.path.dirname(clean_prefix),
                                                         BAD_ROWS_PREFIX))
-                 | "Progress" >> beam.ParDo(_Progress("reading"))
-                 | "Normalize" >> NormalizeText(config.normalize))
+                 | "Progress" >> beam.ParDo(_Progress("reading")))
+    if rewrites:
+        documents = documents | "Normalize" >> NormalizeText(config.normalize)
     if config.language.languages:
         documents = documents | "IdentifyLanguage" >> beam.ParDo(
             IdentifyLanguage(config.language))
     documents = documents | "QualityFilter" >> QualityFilter(config.filters)
-    if config.scrub_pii:
+    if config.scrub_pii and rewrites:
         documents = documents | "ScrubPII" >> ScrubPII()
     if config.dedup.exact_documents:
         documents = documents | "DedupDocuments" >> DeduplicateDocuments()
-    if config.dedup.lines:
+    if config.dedup.lines and rewrites:
         documents = documents | "DedupLines" >> DeduplicateLines(config.dedup.min_line_chars)
     if config.dedup.near:
         documents = documents | "NearDedup" >> DeduplicateNearDuplicates(config.dedup.minhash)
     _ = (documents
-         | "Labels" >> (beam.FlatMap(lambda d: d.label.split(" ")) if config.kind == "tag"
-                        else beam.Map(lambda d: d.label))
+         | "Labels" >> beam.FlatMap(_labels_of, config.kind)
          | "DistinctLabels" >> beam.Distinct()
          | "WriteLabels" >> beam.io.WriteToText(f"{clean_prefix}-labels", num_shards=1,
                                                 shard_name_template=""))
@@ -199,6 +207,14 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
          | "ToJson" >> beam.Map(_to_json_line)
          | "WriteClean" >> beam.io.WriteToText(clean_prefix, file_name_suffix=".jsonl.gz",
                                                num_shards=config.num_shards))
+
+
+def _labels_of(document, kind):
+    """The label vocabulary's entries in one document: tags of tagged words, nothing for
+    numbers (regression) and answers (QA)."""
+    if kind == "tag":
+        return document.label.split(" ")
+    return [] if kind in ("regress", "qa") else [document.label]
 
 
 def _count_kept(document):
@@ -262,8 +278,9 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
     documents = (pipeline
                  | "ReadClean" >> beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
                  | "Parse" >> beam.Map(document_from_json))
+    split_key = paragraph_key if config.kind == "qa" else (lambda d: d.doc_id)
     by_split = documents | "Split" >> beam.Partition(
-        lambda d, _: SPLITS.index(split_of(d.doc_id, config.eval_fraction)), len(SPLITS))
+        lambda d, _: SPLITS.index(split_of(split_key(d), config.eval_fraction)), len(SPLITS))
     for split, split_documents in zip(SPLITS, by_split):
         if config.kind == "bert":
             maker = MakeBertExamples(examples_config, tokenizer.path, tokenizer.special_ids,
@@ -271,6 +288,8 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
         elif config.kind == "gpt":
             maker = MakeGptExamples(examples_config, tokenizer.path, tokenizer.special_ids,
                                     num_docs)
+        elif config.kind == "qa":
+            maker = MakeQaExamples(examples_config, tokenizer.path)
         elif config.kind == "tag":
             maker = MakeTagExamples(examples_config, tokenizer.path, tokenizer.special_ids,
                                     labels)
@@ -339,8 +358,6 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         labels = sorted(line.rstrip("\n") for line in f if line.strip())
     os.remove(os.path.join(clean_dir, "part-labels"))
     _check_bad_rows(clean_dir, statistics.get("bad_rows", 0), config.max_bad_rows)
-    if config.kind == "regress":
-        labels = []  # targets are numbers, not a vocabulary
     if not num_documents:
         raise ConfigError("No document survived cleaning: the input is empty or every "
                           f"document was filtered out (statistics: {statistics}). Check the "
@@ -377,7 +394,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         files = sorted(f for f in os.listdir(temporary)
                        if f.startswith(f"{split}-") and f.endswith(".tfrecord.gz"))
         splits[split] = {"files": files, "examples": statistics.get(f"examples_{split}", 0)}
-    return {
+    manifest = {
         "kind": config.kind,
         "fingerprint": digest,
         "tfllm_version": tfllm.__version__,
@@ -394,3 +411,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         "elapsed_seconds": round(elapsed, 2),
         "documents_per_second": round(statistics.get("documents_read", 0) / elapsed, 1),
     }
+    if config.kind == "qa":  # models trained on SQuAD 2.0-style data may answer nothing
+        manifest["qa"] = {"version_2_with_negative":
+                          statistics.get("qa_impossible_questions", 0) > 0}
+    return manifest

@@ -7,6 +7,7 @@ drop_remainder for static shapes, and prefetches. Records are parsed a batch at
 a time (`parse_example` on a vector), which is much cheaper than one by one.
 """
 
+import json
 import os
 
 import keras_hub
@@ -75,6 +76,9 @@ def _gpt_inputs(parsed):
 def _task_inputs(parsed):
     if "tag_ids" in parsed:
         labels = {"tags": parsed["tag_ids"]}
+    elif "start_positions" in parsed:
+        labels = {"starts": parsed["start_positions"][:, 0],
+                  "ends": parsed["end_positions"][:, 0]}
     elif "label_ids" in parsed:
         labels = {"labels": parsed["label_ids"][:, 0]}
     else:
@@ -196,3 +200,23 @@ def split_tagged(data_dir, split):
         words += [t.decode("utf-8").split(" ") for t in examples["text"].numpy()[:, 0]]
         tags += [t.decode("utf-8").split(" ") for t in examples["tags"].numpy()[:, 0]]
     return words, tags
+
+
+def split_questions(data_dir, split):
+    """Questions, contexts and labels ({"answers": [{"text", "answer_start"}],
+    "is_impossible"}) of a QA split, one per question (its first window), in file order."""
+    spec = {name: tf.io.FixedLenFeature([1], tf.string)
+            for name in ("question", "context", "answers")}
+    spec["window"] = tf.io.FixedLenFeature([1], tf.int64)
+    questions, contexts, labels = [], [], []
+    files = split_files(data_dir, split)
+    for records in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
+        examples = tf.io.parse_example(records, spec)
+        for window, question, context, label in zip(
+                *(examples[k].numpy()[:, 0] for k in ("window", "question", "context",
+                                                      "answers"))):
+            if window == 0:
+                questions.append(question.decode("utf-8"))
+                contexts.append(context.decode("utf-8"))
+                labels.append(json.loads(label))
+    return questions, contexts, labels

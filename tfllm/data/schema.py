@@ -9,9 +9,10 @@ import tensorflow as tf
 
 from tfllm.errors import ConfigError
 
-KINDS = ("bert", "gpt", "classify", "regress", "tag")
-# Kinds fine-tuned from labelled texts (one text or a pair each, or tagged words).
-TASK_KINDS = ("classify", "regress", "tag")
+KINDS = ("bert", "gpt", "classify", "regress", "tag", "qa")
+# Kinds fine-tuned from labelled texts (one text or a pair each, tagged words, or
+# questions on a context).
+TASK_KINDS = ("classify", "regress", "tag", "qa")
 
 
 def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
@@ -38,6 +39,16 @@ def feature_lengths(kind, sequence_length, max_predictions_per_seq=0):
                 "tag_ids": ("int64", sequence_length),
                 "text": ("string", 1),
                 "tags": ("string", 1)}
+    if kind == "qa":  # one window of a question's context; answers: its JSON answer list
+        return {"input_ids": ("int64", sequence_length),
+                "input_mask": ("int64", sequence_length),
+                "segment_ids": ("int64", sequence_length),
+                "start_positions": ("int64", 1),
+                "end_positions": ("int64", 1),
+                "window": ("int64", 1),
+                "question": ("string", 1),
+                "context": ("string", 1),
+                "answers": ("string", 1)}
     if kind in TASK_KINDS:
         label = ("label_ids", ("int64", 1)) if kind == "classify" else \
             ("label_values", ("float32", 1))

@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from tfllm.data.documents import Document, counter
 from tfllm.errors import ConfigError
 
-FORMATS = ("text", "jsonl", "csv", "tsv", "conll", "tfds")
+FORMATS = ("text", "jsonl", "csv", "tsv", "conll", "squad", "tfds")
 TABLE_FORMATS = ("csv", "tsv")
 LABEL_TYPES = ("class", "float")
 TEXT_SPLITS = ("file", "blank_lines", "delimiter", "line", "wordnet")
@@ -388,6 +388,87 @@ class _ReadConllFile(beam.DoFn):
                            label=" ".join(tags))
 
 
+def squad_label(answers, impossible):
+    """A question's label in the clean corpus: its answers and SQuAD 2.0's flag, as JSON."""
+    return json.dumps({"answers": answers, "is_impossible": impossible}, sort_keys=True,
+                      ensure_ascii=False)
+
+
+def paragraph_key(document):
+    """What a question's split is chosen by: its paragraph (`{file}#{paragraph:08d}`, the
+    start of a SQuAD doc_id), so a context is never in both splits."""
+    return document.doc_id[:len(document.source) + 9]
+
+
+class _ReadSquadFile(beam.DoFn):
+    """Reads a SQuAD v1.1 or v2.0 JSON file: one Document per question (text: the
+    question, text_pair: its paragraph's context, label: `squad_label`). A question
+    without an id, text or answer (unless v2.0's `is_impossible`), or with an answer
+    whose `answer_start` does not point at its text in the context, is a bad row,
+    located by the line of its id in the file. The whole file is parsed at once, as
+    every SQuAD reader does: its paragraphs are not line-delimited."""
+
+    def __init__(self, config):
+        self._config = config
+        self._read = counter("documents_read")
+        self._impossible = counter("qa_impossible_questions")
+
+    def process(self, readable_file):
+        path = readable_file.metadata.path
+        with readable_file.open() as handle:
+            raw = handle.read()
+        try:
+            articles = json.loads(decode(raw)[0])["data"]
+            paragraphs = [p for article in articles for p in article["paragraphs"]]
+        except ValueError as error:
+            yield _bad_row(path, getattr(error, "lineno", 1), f"not valid JSON: {error}")
+            return
+        except (KeyError, TypeError):
+            yield _bad_row(path, 1, 'not SQuAD JSON: expected {"data": [{"paragraphs": '
+                                    '[{"context": ..., "qas": [...]}]}]}')
+            return
+        at, line = 0, 1  # where the last id was found, and its line
+        for number, paragraph in enumerate(paragraphs):
+            context = paragraph.get("context") if isinstance(paragraph, dict) else None
+            for qa in (paragraph.get("qas") or []) if isinstance(paragraph, dict) else []:
+                qid = str(qa.get("id", "")) if isinstance(qa, dict) else ""
+                found = raw.find(json.dumps(qid).encode("utf-8"), at) if qid else -1
+                if found >= 0:
+                    line += raw.count(b"\n", at, found)
+                    at = found
+                document, reason = self._question(path, number, context, qa, qid)
+                if document is None:
+                    yield _bad_row(path, line, reason)
+                    continue
+                self._read.inc()
+                yield document
+
+    def _question(self, path, paragraph, context, qa, qid):
+        if not isinstance(context, str) or not context.strip():
+            return None, "a paragraph without a context"
+        if not qid or not isinstance(qa.get("question"), str) or not qa["question"].strip():
+            return None, f"question {qid!r} has no id or no text"
+        impossible = bool(qa.get("is_impossible", False))
+        answers = [] if impossible else qa.get("answers")
+        if not impossible and not answers:
+            return None, f"question {qid!r} has no answer (and is not marked is_impossible)"
+        checked = []
+        for answer in answers if isinstance(answers, list) else [None]:
+            text, start = ((answer.get("text"), answer.get("answer_start"))
+                           if isinstance(answer, dict) else (None, None))
+            if not isinstance(text, str) or not isinstance(start, int) or not text:
+                return None, f"question {qid!r} has an answer without text or answer_start"
+            if context[start:start + len(text)] != text:
+                return None, (f"question {qid!r}: answer {text!r} does not match the context "
+                              f"at answer_start {start} "
+                              f"({context[start:start + len(text)]!r})")
+            checked.append({"text": text, "answer_start": start})
+        if impossible:
+            self._impossible.inc()
+        return Document(doc_id=f"{path}#{paragraph:08d}#{qid}", text=qa["question"], source=path,
+                        label=squad_label(checked, impossible), text_pair=context), None
+
+
 class ReadDocuments(beam.PTransform):
     """Reads text, JSON Lines (gzip or not) or a locally prepared TFDS dataset.
 
@@ -406,7 +487,7 @@ class ReadDocuments(beam.PTransform):
         if config.format == "tfds":
             return pipeline | _read_tfds(config)
         reader = {"text": _ReadTextFile, "jsonl": _ReadJsonLinesFile,
-                  "conll": _ReadConllFile}.get(config.format, _ReadTableFile)(config)
+                  "conll": _ReadConllFile, "squad": _ReadSquadFile}.get(config.format, _ReadTableFile)(config)
         read = (pipeline
                 | "Patterns" >> beam.Create(list(self._files or config.patterns))
                 | "Match" >> fileio.MatchAll()

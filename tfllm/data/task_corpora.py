@@ -7,6 +7,9 @@
   the same construction, `paraphrase` when at most a fifth of the words changed.
 - `entities.conll` (token tagging, CoNLL-2003's layout with BIO tags): fortune quotes
   with e-mail addresses, URLs and numbers planted among their words.
+- `definitions.json` (extractive QA, SQuAD 2.0's JSON): paragraphs of WordNet
+  definitions, "what is X?" questions answered by X's definition, and a third of the
+  questions about a word the paragraph does not define (unanswerable).
 
 Both reward comparing the two texts word by word, which a bag-of-words baseline over
 the concatenated pair can only approximate.
@@ -14,6 +17,7 @@ the concatenated pair can only approximate.
 
 import csv
 import glob
+import json
 import os
 import random
 import re
@@ -45,6 +49,68 @@ def wordnet_examples(wordnet_dir=WORDNET):
                         examples.append(example.strip())
                         break
     return examples
+
+
+_DEFINITION = re.compile(r"^[a-z][a-z ,'-]{9,120}$")
+
+
+def wordnet_definitions(wordnet_dir=WORDNET):
+    """(lemma, definition) of the first WordNet noun synset of each plain one-word lemma
+    whose definition (the gloss before its examples) is a plain phrase, in file order."""
+    path = os.path.join(wordnet_dir, "data.noun")
+    if not os.path.exists(path):
+        raise ConfigError(f"{path} is missing: install Debian's wordnet-base "
+                          "(scripts/setup.sh does).")
+    found = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line[:1].isdigit() or " | " not in line:
+                continue
+            head, gloss = line.split(" | ", 1)
+            lemma = head.split()[4].lower()
+            definition = gloss.split(";")[0].strip()
+            if lemma.isalpha() and _DEFINITION.match(definition):
+                found.setdefault(lemma, definition)
+    return list(found.items())
+
+
+_TEMPLATES = ("{Word} is {definition}.", "{Word}: {definition}.",
+              "By {word} one means {definition}.", "The word {word} names {definition}.")
+_QUESTIONS = ("What is {word}?", "What does {word} mean?", "What is meant by {word}?")
+
+
+def qa_articles(definitions, seed=0, per_paragraph=2):
+    """SQuAD 2.0 `data`: paragraphs of `per_paragraph` definitions in varied templates;
+    one answerable question per definition and, for every second definition, one
+    unanswerable question about a word defined elsewhere."""
+    rng = random.Random(seed)
+    paragraphs = []
+    for at in range(0, len(definitions) - per_paragraph + 1, per_paragraph):
+        chosen = definitions[at:at + per_paragraph]
+        sentences, qas = [], []
+        offset = 0
+        for index, (word, definition) in enumerate(chosen):
+            sentence = rng.choice(_TEMPLATES).format(word=word, Word=word.capitalize(),
+                                                     definition=definition)
+            start = offset + sentence.index(definition)
+            qas.append({"id": f"wn{at + index:06d}", "is_impossible": False,
+                        "question": rng.choice(_QUESTIONS).format(word=word),
+                        "answers": [{"text": definition, "answer_start": start}]})
+            if index % 2:
+                other = definitions[rng.randrange(len(definitions))][0]
+                if other not in {w for w, _ in chosen}:
+                    qas.append({"id": f"wn{at + index:06d}x", "is_impossible": True,
+                                "question": rng.choice(_QUESTIONS).format(word=other),
+                                "answers": [], "plausible_answers": []})
+            sentences.append(sentence)
+            offset += len(sentence) + 1
+        paragraphs.append({"context": " ".join(sentences), "qas": qas})
+    return [{"title": "WordNet definitions", "paragraphs": paragraphs}]
+
+
+def write_squad(path, articles):
+    with _Atomic(path) as f:
+        json.dump({"version": "v2.0", "data": articles}, f, indent=1)
 
 
 def paraphrase_rows(examples, seed=0):

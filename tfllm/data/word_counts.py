@@ -22,7 +22,8 @@ class _CountBatch(beam.DoFn):
         self._family = family
 
     def process(self, documents):
-        yield from tokenizers.count_words(self._family, [d.text for d in documents]).items()
+        texts = [text for d in documents for text in (d.text, d.text_pair) if text]
+        yield from tokenizers.count_words(self._family, texts).items()
 
 
 class CountWords(beam.PTransform):

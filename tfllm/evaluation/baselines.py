@@ -1,6 +1,7 @@
 """Baselines computed on the same split as the model, so a number means something."""
 
 import collections
+import re
 
 import keras
 import numpy as np
@@ -134,3 +135,30 @@ def most_frequent_tag(train_words, train_tags, eval_words):
     default = overall.most_common(1)[0][0]
     return [[by_word[w].most_common(1)[0][0] if w in by_word else default for w in words]
             for words in eval_words]
+
+
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+# Words of questions that say nothing of where the answer is ("what is meant by X?").
+QUESTION_WORDS = frozenset(
+    "a an the what which who whom whose when where why how is are was were be been do does "
+    "did of by to in on for mean means meant name names word".split())
+
+
+def _content_words(text):
+    return {w for w in re.findall(r"\w+", text.lower()) if w not in QUESTION_WORDS}
+
+
+def overlap_sentence(question, context, allow_no_answer):
+    """The context sentence sharing the most words with the question (question words
+    left out), the usual sentence-retrieval baseline of extractive QA; with
+    `allow_no_answer` (SQuAD 2.0), no answer when no sentence shares a word."""
+    wanted = _content_words(question)
+    best, best_overlap = "", 0
+    for match in _SENTENCE.finditer(context):
+        overlap = len(wanted & _content_words(match.group()))
+        if overlap > best_overlap:
+            best, best_overlap = match.group().strip(), overlap
+    if not best and not allow_no_answer:
+        sentences = _SENTENCE.findall(context)
+        best = sentences[0].strip() if sentences else context
+    return best

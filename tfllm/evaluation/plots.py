@@ -46,20 +46,29 @@ def scatter_png(targets_and_predictions, path):
     return _save(figure, path)
 
 
-def entity_f1_png(per_entity_by_system, path):
-    """F1 per entity type, one bar per system (the model and its baselines)."""
-    systems = list(per_entity_by_system)
-    kinds = sorted({k for per in per_entity_by_system.values() for k in per})
-    figure, axes = plt.subplots(figsize=(1.5 + 1.2 * len(kinds), 3.5))
+def grouped_bars_png(values_by_system, ylabel, path):
+    """One group of bars per key of the systems' {group: value} dicts (0-1 scores),
+    one bar per system (the model and its baselines)."""
+    systems = list(values_by_system)
+    groups = sorted({g for values in values_by_system.values() for g in values})
+    figure, axes = plt.subplots(figsize=(1.5 + 1.2 * len(groups), 3.5))
     width = 0.8 / max(len(systems), 1)
     for i, system in enumerate(systems):
-        values = [per_entity_by_system[system].get(k, {}).get("f1", 0.0) for k in kinds]
-        axes.bar(np.arange(len(kinds)) + i * width, values, width, label=system)
-    axes.set_xticks(np.arange(len(kinds)) + width * (len(systems) - 1) / 2, kinds)
-    axes.set_ylabel("entity F1")
+        values = [values_by_system[system].get(g, 0.0) for g in groups]
+        axes.bar(np.arange(len(groups)) + i * width, values, width, label=system)
+    axes.set_xticks(np.arange(len(groups)) + width * (len(systems) - 1) / 2, groups)
+    axes.set_ylabel(ylabel)
     axes.set_ylim(0, 1)
     axes.legend(fontsize=8)
     return _save(figure, path)
+
+
+def entity_f1_png(per_entity_by_system, path):
+    """F1 per entity type, one bar per system (the model and its baselines)."""
+    return grouped_bars_png({system: {kind: scores.get("f1", 0.0)
+                                      for kind, scores in per.items()}
+                             for system, per in per_entity_by_system.items()},
+                            "entity F1", path)
 
 
 def read_scalars(log_dir):

@@ -17,6 +17,7 @@ from tfllm.evaluation.entities import entities
 from tfllm.generation.decoding import DecodingState, Generator
 from tfllm.generation.sampling import SamplingConfig
 from tfllm.text.packing import GraphPacker, pack, pack_words
+from tfllm.text.spans import QaWindows, best_spans, unknown_for_empty
 
 TEXT = tf.TensorSpec([None], tf.string, "text")
 TEXT_PAIR = tf.TensorSpec([None], tf.string, "text_pair")
@@ -155,7 +156,7 @@ class TaggerModule(tf.Module):
 
     def _tag(self, text):
         words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(text)
-        pieces = _unknown_for_empty(self.tokenizer(words.flat_values), self.special["unk"])
+        pieces = unknown_for_empty(self.tokenizer(words.flat_values), self.special["unk"])
         counts = words.with_flat_values(tf.cast(pieces.row_lengths(), tf.int32))
         room = self.length - (2 if "cls" in self.special else 1)
         kept = tf.cumsum(counts, axis=1) <= room
@@ -209,15 +210,6 @@ class TaggerModule(tf.Module):
                                      for row in spans], np.int32).reshape(len(texts), most)}}
 
 
-def _unknown_for_empty(pieces, unknown):
-    """Words without pieces get one unknown token, so every word has a first piece."""
-    empty = tf.equal(pieces.row_lengths(), 0)
-    filler = tf.RaggedTensor.from_row_lengths(
-        tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], tf.cast(unknown, pieces.dtype)),
-        tf.cast(empty, tf.int64))
-    return tf.concat([pieces, filler], axis=1)
-
-
 def _entities_in_graph(text, tags, real, starts, ends):
     """conlleval's chunks of padded per-word tags, as padded per-row entity arrays.
 
@@ -259,6 +251,90 @@ def _entities_in_graph(text, tags, real, starts, ends):
                               unit="UTF8_CHAR")
     return {"entity_types": tf.where(valid, types, ""), "entity_texts": texts,
             "entity_starts": first, "entity_ends": last}
+
+
+QUESTION = tf.TensorSpec([None], tf.string, "question")
+CONTEXT = tf.TensorSpec([None], tf.string, "context")
+
+
+class QaModule(tf.Module):
+    """Extractive QA. `serving_default`: question, context -> `answer` (text of the
+    context), `start`/`end` (its character offsets; -1 with no answer), `score` (start
+    + end logit of the best span), `null_score` (position 0's) and `no_answer` (only
+    ever true for a model trained on unanswerable questions: the null score beats the
+    best span's). Long contexts are read in windows as the training data was."""
+
+    signature_names = ("serving_default",)
+    sample_input = "question"
+
+    def __init__(self, model, tokenizer, doc_stride, max_query_length, max_answer_length,
+                 allow_no_answer):
+        super().__init__()
+        self.model = model
+        self.windows = QaWindows(tokenizer, model.config.max_sequence_length, doc_stride,
+                                 max_query_length)
+        self.max_answer_length = max_answer_length
+        self.allow_no_answer = allow_no_answer
+        self.serving_default = tf.function(self._answer, input_signature=[QUESTION, CONTEXT])
+
+    @classmethod
+    def for_data(cls, model, tokenizer, manifest, max_answer_length):
+        """Windows as the model's QA data made them; no-answer where it had unanswerable
+        questions."""
+        examples = manifest["config"]["examples"]
+        return cls(model, tokenizer, examples["doc_stride"], examples["max_query_length"],
+                   max_answer_length, manifest["qa"]["version_2_with_negative"])
+
+    def _answer(self, question, context):
+        windows = self.windows(question, context)
+        logits = self.model(_to_longest_row(windows["token_ids"], windows["padding_mask"],
+                                            windows["segment_ids"]), training=False)
+        spans = best_spans(logits[..., 0], logits[..., 1], windows, tf.shape(question)[0],
+                           self.max_answer_length)
+        no_answer = spans["score"] == -float("inf")
+        if self.allow_no_answer:
+            no_answer |= spans["null_score"] > spans["score"]
+        prefix = lambda offsets: tf.strings.length(  # noqa: E731  bytes -> characters
+            tf.strings.substr(context, tf.zeros_like(offsets), offsets), unit="UTF8_CHAR")
+        answer = tf.strings.substr(context, spans["start"], spans["end"] - spans["start"])
+        return {"answer": tf.where(no_answer, "", answer),
+                "start": tf.where(no_answer, -1, prefix(spans["start"])),
+                "end": tf.where(no_answer, -1, prefix(spans["end"])),
+                "score": spans["score"], "null_score": spans["null_score"],
+                "no_answer": no_answer}
+
+    def reference(self, samples):
+        """Each question alone, its windows scored by the Keras model and every allowed
+        span compared in Python."""
+        answers = []
+        for question, context in zip(samples["question"], samples["context"]):
+            windows = {k: v.numpy() for k, v in self.windows(
+                tf.constant([question]), tf.constant([context])).items()}
+            logits = self.model(_to_longest_row(windows["token_ids"], windows["padding_mask"],
+                                                windows["segment_ids"]),
+                                training=False).numpy()
+            best, span = -np.inf, None
+            for row, row_logits in enumerate(logits):
+                starts, ends = windows["starts"][row], windows["ends"][row]
+                for i in range(len(row_logits)):
+                    if starts[i] < 0 or not windows["max_context"][row][i]:
+                        continue
+                    for j in range(i, min(i + self.max_answer_length, len(row_logits))):
+                        score = row_logits[i, 0] + row_logits[j, 1]
+                        if starts[j] >= 0 and score > best:
+                            best, span = score, (starts[i], ends[j])
+            null = min(row_logits[0, 0] + row_logits[0, 1] for row_logits in logits)
+            data = context.encode("utf-8")
+            if span is None or (self.allow_no_answer and null > best):
+                answers.append((b"", -1, -1))
+            else:
+                start = len(data[:span[0]].decode("utf-8"))
+                answers.append((data[span[0]:span[1]], start,
+                                start + len(data[span[0]:span[1]].decode("utf-8"))))
+        return {"serving_default": {
+            "answer": np.array([a for a, _, _ in answers], object),
+            "start": np.array([s for _, s, _ in answers], np.int32),
+            "end": np.array([e for _, _, e in answers], np.int32)}}
 
 
 class EncoderModule(tf.Module):

@@ -8,9 +8,11 @@ so the loss of a step does not depend on how the global batch was split.
 
 import tensorflow as tf
 
+from tfllm.data.schema import TASK_KINDS
 from tfllm.errors import ConfigError
 from tfllm.models import build_backbone, build_pretraining_model
 from tfllm.models.classifier import SequenceClassifier
+from tfllm.models.span_extractor import SpanExtractor
 from tfllm.models.tagger import TokenTagger
 
 
@@ -146,13 +148,37 @@ class TokenTagging:
         return TokenTagger(build_backbone(config), self.num_tags)
 
 
-TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling, "regress": Regression}
+class SpanExtraction:
+    """Extractive QA: the mean of the start and end positions' cross-entropies, divided
+    by the number of windows (position 0 is the answer of a window without one)."""
+
+    kind = "qa"
+    losses = ("span",)
+
+    def counts(self, labels):
+        return {"span": tf.cast(tf.shape(labels["starts"])[0], tf.float32)}
+
+    def sums(self, outputs, labels):
+        starts, ends = outputs[..., 0], outputs[..., 1]
+        loss = (_cross_entropy(labels["starts"], starts) + _cross_entropy(labels["ends"], ends))
+        both = _correct(labels["starts"], starts) * _correct(labels["ends"], ends)
+        return {"span": tf.reduce_sum(loss) / 2.0}, {"span": tf.reduce_sum(both)}
+
+    def tokens(self, features):
+        return tf.reduce_sum(tf.cast(features["padding_mask"], tf.float32))
+
+    def build_model(self, config):
+        return SpanExtractor(build_backbone(config))
+
+
+TASKS = {"bert": BertPretraining, "gpt": CausalLanguageModeling, "regress": Regression,
+         "qa": SpanExtraction}
 
 
 def task_for(manifest, config):
     """The task for the data's kind, checking the model matches the data."""
     kind = manifest["kind"]
-    if kind in ("classify", "regress", "tag"):
+    if kind in TASK_KINDS:
         family = manifest["tokenizer"].get("family", config.family)
         if family != config.family:
             raise ConfigError(f"The {kind} data was tokenized for {family} models; "
