@@ -35,6 +35,7 @@ def rng():
 # workers finish together instead of one running a long module alone at the end.
 _LONGEST_FIRST = ("tests/test_main_job.py", "tests/serving/test_server.py",
                   "tests/training/test_real_tasks.py", "tests/training/test_real_tagging.py",
+                  "tests/training/test_real_qa.py",
                   "tests/test_export.py", "tests/reliability/test_training_faults.py",
                   "tests/reliability/test_config_faults.py",
                   "tests/reliability/test_data_faults.py")
