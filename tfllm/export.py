@@ -38,9 +38,9 @@ def main(argv):
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir or not FLAGS.name:
         raise ConfigError("--model_dir and --name are required.")
-    if min(FLAGS.max_new_tokens, FLAGS.fill_mask_top_k, FLAGS.max_answer_length) < 1:
-        raise ConfigError("--max_new_tokens, --fill_mask_top_k and --max_answer_length must "
-                          "be at least 1.")
+    for name in ("max_new_tokens", "fill_mask_top_k", "max_answer_length"):
+        if FLAGS[name].value < 1:
+            raise ConfigError(f"--{name} must be at least 1; got {FLAGS[name].value}.")
     model, manifest, tokenizer = load_trained(FLAGS.model_dir)
     kind = manifest["kind"]
     pairs = bool(manifest.get("config", {}).get("source", {}).get("text_pair_field"))

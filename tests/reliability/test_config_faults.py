@@ -26,7 +26,7 @@ COMMANDS = {
                        ["--model_dir=m", "--prompt="], "Give at least one non-empty --prompt"),
     "tfllm.export": ("--max_new_tokens", "--max_new_tokens=0x", ["--model_dir=m", "--name=x",
                                                                   "--max_new_tokens=0"],
-                     "--max_new_tokens and --fill_mask_top_k must be at least 1"),
+                     "--max_new_tokens must be at least 1; got 0"),
     "tfllm.serve": ("--rest_api_port", "--rest_api_port=http",
                     ["--model_config_file=/a.config", "--model_base_path=/b",
                      "--model_name=b"], "Give either --model_config_file or --model_base_path"),
