@@ -40,10 +40,10 @@ def test_definition_questions_learned_exported_and_served(tmp_path):
     definitions = task_corpora.wordnet_definitions()
     random.Random(0).shuffle(definitions)
     path = str(tmp_path / "definitions.json")
-    task_corpora.write_squad(path, task_corpora.qa_articles(definitions[:3000]))
+    task_corpora.write_squad(path, task_corpora.qa_articles(definitions[:2000]))
     source = SourceConfig(patterns=(path,), format="squad")
     examples = QaExampleConfig(sequence_length=64, doc_stride=24, max_query_length=16)
-    data_dir, manifest, model, _ = prepare_and_train(tmp_path, "qa", source, 500,
+    data_dir, manifest, model, _ = prepare_and_train(tmp_path, "qa", source, 400,
                                                      length=64, examples=examples)
     assert manifest["qa"]["version_2_with_negative"]
     untrained = SpanExtraction().build_model(model.config)
@@ -52,7 +52,7 @@ def test_definition_questions_learned_exported_and_served(tmp_path):
     print(json.dumps({"span_loss": [round(trained_loss, 4), round(untrained_loss, 4)],
                       **{name: {k: round(v, 4) for k, v in r.items()}
                          for name, r in results.items()}}))
-    assert results["model"]["questions"] >= 500
+    assert results["model"]["questions"] >= 400
     # It learned where answers start and end. It does not beat the overlap baseline's F1
     # from scratch in this budget (measured: it abstains on every question at 500
     # steps); the closing note of issue 15 has the numbers at longer training.

@@ -57,7 +57,7 @@ def test_similarity_regression_beats_the_mean_and_tfidf_ridge(tmp_path, examples
     task_corpora.write_similarity_tsv(path, task_corpora.similarity_rows(examples))
     source = SourceConfig(patterns=(path,), format="tsv", text_field="sentence1",
                           text_pair_field="sentence2", label_field="score", label_type="float")
-    data_dir, manifest, model, model_dir = prepare_and_train(tmp_path, "regress", source, 600)
+    data_dir, manifest, model, model_dir = prepare_and_train(tmp_path, "regress", source, 400)
     results = evaluate.evaluate_regressor(model, data_dir, "eval", 32, manifest)
     model_metrics = results["model"]
     print(json.dumps({k: {m: round(v, 4) for m, v in r.items() if m != "scatter"}
