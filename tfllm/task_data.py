@@ -20,30 +20,27 @@ flags.DEFINE_integer("seed", 0, "Seed of the sampling and word replacements.")
 FLAGS = flags.FLAGS
 
 
+def _sample(items, rng):
+    """`items` shuffled, then cut to --max_examples (0: all)."""
+    rng.shuffle(items)
+    return items[:FLAGS.max_examples] if FLAGS.max_examples else items
+
+
 def main(argv):
     if len(argv) > 1:
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
-    examples = task_corpora.wordnet_examples()
     rng = random.Random(FLAGS.seed)
-    rng.shuffle(examples)
-    if FLAGS.max_examples:
-        examples = examples[:FLAGS.max_examples]
+    examples = _sample(task_corpora.wordnet_examples(), rng)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     pairs = os.path.join(FLAGS.output_dir, "paraphrase.csv")
     task_corpora.write_paraphrase_csv(pairs, task_corpora.paraphrase_rows(examples, FLAGS.seed))
     similarity = os.path.join(FLAGS.output_dir, "similarity.tsv")
     task_corpora.write_similarity_tsv(similarity,
                                       task_corpora.similarity_rows(examples, FLAGS.seed))
-    sentences = task_corpora.fortune_sentences()
-    rng.shuffle(sentences)
-    if FLAGS.max_examples:
-        sentences = sentences[:FLAGS.max_examples]
+    sentences = _sample(task_corpora.fortune_sentences(), rng)
     tagged = os.path.join(FLAGS.output_dir, "entities.conll")
     task_corpora.write_conll(tagged, task_corpora.tagging_rows(sentences, FLAGS.seed))
-    definitions = task_corpora.wordnet_definitions()
-    rng.shuffle(definitions)
-    if FLAGS.max_examples:
-        definitions = definitions[:FLAGS.max_examples]
+    definitions = _sample(task_corpora.wordnet_definitions(), rng)
     squad = os.path.join(FLAGS.output_dir, "definitions.json")
     task_corpora.write_squad(squad, task_corpora.qa_articles(definitions, FLAGS.seed))
     print(f"{len(examples):,} WordNet examples -> {similarity} (regression) and {pairs} "

@@ -249,3 +249,22 @@ def test_overlap_sentence_baseline():
         "By person one means a human being."
     assert overlap_sentence("What is a dog?", context, True) == ""
     assert overlap_sentence("What is a dog?", context, False) == "Biont is a unit of matter."
+
+
+def test_an_empty_context_has_no_answer_and_finite_scores(bert_tokenizer):
+    from tfllm.models import configs
+    from tfllm.models.bert import BertEncoder
+    from tfllm.models.span_extractor import SpanExtractor
+    from tfllm.serving.modules import QaModule
+
+    config = configs.override(configs.get_preset("bert_tiny"), {
+        "vocab_size": bert_tokenizer.vocab_size, "max_sequence_length": SEQUENCE_LENGTH})
+    module = QaModule(SpanExtractor(BertEncoder(config)), bert_tokenizer, DOC_STRIDE,
+                      MAX_QUERY, max_answer_length=5, allow_no_answer=False)
+    out = module.serving_default(tf.constant(["Where?", "What is the capital of France?"]),
+                                 tf.constant(["", SHORT]))
+    assert out["no_answer"].numpy().tolist() == [True, False]
+    assert out["answer"].numpy()[0] == b"" and out["start"].numpy()[0] == -1
+    assert np.isfinite(out["score"].numpy()).all()
+    start, end = out["start"].numpy()[1], out["end"].numpy()[1]
+    assert SHORT[start:end] == out["answer"].numpy()[1].decode()

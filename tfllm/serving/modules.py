@@ -260,7 +260,8 @@ CONTEXT = tf.TensorSpec([None], tf.string, "context")
 class QaModule(tf.Module):
     """Extractive QA. `serving_default`: question, context -> `answer` (text of the
     context), `start`/`end` (its character offsets; -1 with no answer), `score` (start
-    + end logit of the best span), `null_score` (position 0's) and `no_answer` (only
+    + end logit of the best span; finite, the null score, for a context without one),
+    `null_score` (position 0's) and `no_answer` (only
     ever true for a model trained on unanswerable questions: the null score beats the
     best span's). Long contexts are read in windows as the training data was."""
 
@@ -291,7 +292,8 @@ class QaModule(tf.Module):
                                             windows["segment_ids"]), training=False)
         spans = best_spans(logits[..., 0], logits[..., 1], windows, tf.shape(question)[0],
                            self.max_answer_length)
-        no_answer = spans["score"] == -float("inf")
+        no_span = spans["score"] == -float("inf")  # an empty context
+        no_answer = no_span
         if self.allow_no_answer:
             no_answer |= spans["null_score"] > spans["score"]
         prefix = lambda offsets: tf.strings.length(  # noqa: E731  bytes -> characters
@@ -300,7 +302,8 @@ class QaModule(tf.Module):
         return {"answer": tf.where(no_answer, "", answer),
                 "start": tf.where(no_answer, -1, prefix(spans["start"])),
                 "end": tf.where(no_answer, -1, prefix(spans["end"])),
-                "score": spans["score"], "null_score": spans["null_score"],
+                "score": tf.where(no_span, spans["null_score"], spans["score"]),
+                "null_score": spans["null_score"],
                 "no_answer": no_answer}
 
     def reference(self, samples):

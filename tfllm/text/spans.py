@@ -164,7 +164,11 @@ def best_spans(start_logits, end_logits, windows, num_examples, max_answer_lengt
         tf.where(window_best >= tf.gather(best, example), rows, tf.shape(example)[0]),
         example, num_examples)
     chosen = tf.minimum(chosen, tf.maximum(tf.shape(example)[0] - 1, 0))
-    found = best > -float("inf")
+    # unsorted_segment_max starts from the lowest float, not -inf: where no window has a
+    # span, `best` is that number, so whether a span exists is counted apart.
+    found = tf.math.unsorted_segment_max(
+        tf.cast(window_best > -float("inf"), tf.int32), example, num_examples) > 0
+    best = tf.where(found, best, -float("inf"))
     null_score = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0],
                                               example, num_examples)
     return {"start": tf.where(found, tf.gather(window_start, chosen), 0),
