@@ -101,7 +101,11 @@ flags.DEFINE_integer("max_predictions_per_seq", 20, "BERT: masked positions per 
 flags.DEFINE_integer("dupe_factor", 1, "BERT: times each document is used, masked anew.")
 flags.DEFINE_boolean("dynamic_masking", False,
                      "BERT: write unmasked pairs and mask in the tf.data reader.")
-flags.DEFINE_float("eval_fraction", 0.05, "Fraction of documents in the eval split.")
+flags.DEFINE_float("eval_fraction", 0.05, "Fraction of documents in the eval split (chosen "
+                   "by a hash of each id; not used with --eval_input).")
+flags.DEFINE_list("eval_input", [], "Files or globs whose documents make the eval split, "
+                  "as a dataset's own dev files (SQuAD's dev-v2.0.json, GLUE's dev.tsv); "
+                  "--input then makes all of train.")
 flags.DEFINE_integer("num_shards", 4, "TFRecord shards of the train split.")
 flags.DEFINE_integer("seed", 12345, "Seed for NSP pairs and masking.")
 FLAGS = flags.FLAGS
@@ -166,7 +170,8 @@ def config_from_flags():
                               minhash=minhash),
         examples=_examples_config(), tokenizer=FLAGS.tokenizer,
         tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
-        eval_fraction=FLAGS.eval_fraction, num_shards=FLAGS.num_shards,
+        eval_fraction=FLAGS.eval_fraction, eval_inputs=tuple(FLAGS.eval_input),
+        num_shards=FLAGS.num_shards,
         max_bad_rows=FLAGS.max_bad_rows)
 
 

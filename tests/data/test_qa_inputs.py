@@ -268,3 +268,21 @@ def test_an_empty_context_has_no_answer_and_finite_scores(bert_tokenizer):
     assert np.isfinite(out["score"].numpy()).all()
     start, end = out["start"].numpy()[1], out["end"].numpy()[1]
     assert SHORT[start:end] == out["answer"].numpy()[1].decode()
+
+
+def test_a_dev_file_makes_the_eval_split(tmp_path):
+    import dataclasses
+
+    train, dev = _write(tmp_path, "train.json", V1), _write(tmp_path, "dev.json", V2)
+    config = dataclasses.replace(_job(tmp_path, train), eval_inputs=(dev,),
+                                 eval_fraction=0.5)  # not used with a dev file
+    manifest = job.run(config, report=lambda line: None)
+    assert [i["path"] for i in manifest["inputs"] if i.get("eval")] == [dev]
+    for split, data in (("train", V1), ("eval", V2)):
+        questions = readers.split_questions(config.output_dir, split)[0]
+        assert sorted(questions) == sorted(qa["question"] for p in data["data"][0]["paragraphs"]
+                                           for qa in p["qas"])
+    both = dataclasses.replace(config, eval_inputs=(str(tmp_path / "*.json"),),
+                               output_dir=str(tmp_path / "other"))
+    with pytest.raises(ConfigError, match="matched by both --input and --eval_input"):
+        job.run(both, report=lambda line: None)

@@ -75,6 +75,9 @@ class JobConfig:
     tokenizer_family: str = ""  # bert (WordPiece) or gpt (SentencePiece); default by kind
     vocab_size: int = 4096
     eval_fraction: float = 0.05
+    # Files (globs) whose documents make the eval split, as a dataset's own dev files
+    # (SQuAD's dev-v2.0.json, GLUE's dev.tsv); --input then makes all of train.
+    eval_inputs: tuple = ()
     num_shards: int = 4
     overwrite: bool = False
     max_bad_rows: int = 0  # rows of labelled inputs that may be skipped before the job stops
@@ -89,6 +92,9 @@ class JobConfig:
             raise ConfigError(f"--num_shards must be at least 1; got {self.num_shards}.")
         if self.vocab_size < 100:
             raise ConfigError(f"--vocab_size must be at least 100; got {self.vocab_size}.")
+        if self.eval_inputs and self.source.format == "tfds":
+            raise ConfigError("--eval_input names files; for TFDS data pick the split with "
+                              "another run and --tfds_split.")
         if self.max_bad_rows < 0:
             raise ConfigError(f"--max_bad_rows must be at least 0; got {self.max_bad_rows}.")
         if self.kind == "regress" and (not self.source.label_field
@@ -273,14 +279,21 @@ def _check_bad_rows(clean_dir, count, limit):
         "input, or raise --max_bad_rows to skip (and count) such rows.")
 
 
-def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs):
+def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs,
+                       eval_files=()):
     examples_config = config.examples
     documents = (pipeline
                  | "ReadClean" >> beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
                  | "Parse" >> beam.Map(document_from_json))
     split_key = paragraph_key if config.kind == "qa" else (lambda d: d.doc_id)
-    by_split = documents | "Split" >> beam.Partition(
-        lambda d, _: SPLITS.index(split_of(split_key(d), config.eval_fraction)), len(SPLITS))
+    eval_files = frozenset(eval_files)
+
+    def split(document, _):
+        if eval_files:  # the user's own dev files
+            return SPLITS.index("eval" if document.source in eval_files else "train")
+        return SPLITS.index(split_of(split_key(document), config.eval_fraction))
+
+    by_split = documents | "Split" >> beam.Partition(split, len(SPLITS))
     for split, split_documents in zip(SPLITS, by_split):
         if config.kind == "bert":
             maker = MakeBertExamples(examples_config, tokenizer.path, tokenizer.special_ids,
@@ -318,12 +331,24 @@ def _job_fingerprint(config, inputs):
                                "version": tfllm.__version__})
 
 
+def _eval_inputs(config, train_paths):
+    """The matched --eval_input files, marked `"eval": True`; none may also be --input."""
+    found = match_inputs(config.eval_inputs, config.source.exclude)
+    both = sorted(i["path"] for i in found if i["path"] in train_paths)
+    if both:
+        raise ConfigError(f"{', '.join(both)} matched by both --input and --eval_input: a "
+                          "file feeds one split.")
+    return [{**i, "eval": True} for i in found]
+
+
 def run(config, beam_args=(), report=print):
     """Runs the whole job; returns the manifest (the existing one if up to date)."""
     if config.source.format == "tfds":
         inputs = [{"tfds": config.source.patterns[0]}]
     else:
         inputs = match_inputs(config.source.patterns, config.source.exclude)
+        if config.eval_inputs:
+            inputs += _eval_inputs(config, {i["path"] for i in inputs})
     if config.source.format in TABLE_FORMATS:
         check_columns(config.source, [i["path"] for i in inputs])
     if config.tokenizer:
@@ -386,7 +411,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
     report(f"[3/3] making {config.kind} examples from {num_documents} documents...")
     with beam.Pipeline(options=options) as pipeline:
         _examples_pipeline(config, pipeline, clean_dir, temporary, tokenizer, labels,
-                           num_documents)
+                           num_documents, [i["path"] for i in inputs if i.get("eval")])
     statistics.update(pipeline_counters(pipeline.result))
     elapsed = time.monotonic() - start
     splits = {}
