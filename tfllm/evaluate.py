@@ -20,6 +20,7 @@ from tfllm.evaluation import baselines, plots
 from tfllm.evaluation.entities import entity_metrics
 from tfllm.evaluation.metrics import classification_metrics, regression_metrics
 from tfllm.evaluation.squad import squad_metrics
+from tfllm.serving.modules import QaModule
 from tfllm.text.tokenizers import load_tokenizer
 from tfllm.training.artifacts import load_trained
 
@@ -99,8 +100,6 @@ def evaluate_tagger(model, data_dir, split, batch_size, manifest):
 def evaluate_qa(model, data_dir, split, batch_size, manifest, max_answer_length=30):
     """SQuAD exact match and F1 of the model (its windows, spans and no-answer decision
     as served) and of the context sentence with the most question words."""
-    from tfllm.serving.modules import QaModule  # serving's modules import the decoder
-
     tokenizer = load_tokenizer(os.path.join(data_dir, manifest["tokenizer"]["file"]))
     module = QaModule.for_data(model, tokenizer, manifest, max_answer_length)
     questions, contexts, labels = readers.split_questions(data_dir, split)
@@ -175,6 +174,9 @@ def main(argv):
         raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir:
         raise ConfigError("--model_dir is required.")
+    if FLAGS.max_answer_length < 1:
+        raise ConfigError(f"--max_answer_length must be at least 1; got "
+                          f"{FLAGS.max_answer_length}.")
     model, train_manifest, _ = load_trained(FLAGS.model_dir, with_tokenizer=False)
     with open(os.path.join(FLAGS.model_dir, "config.json")) as f:
         trained_on = json.load(f).get("train", {}).get("data_dir")

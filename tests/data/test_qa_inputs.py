@@ -286,3 +286,13 @@ def test_a_dev_file_makes_the_eval_split(tmp_path):
                                output_dir=str(tmp_path / "other"))
     with pytest.raises(ConfigError, match="matched by both --input and --eval_input"):
         job.run(both, report=lambda line: None)
+
+
+@pytest.mark.parametrize("stride, query, message", [
+    (40, 10, r"--doc_stride must be in \[1, 35\]"),
+    (0, 10, r"--doc_stride must be in \[1, 35\]"),
+    (8, 46, "--max_query_length=46 leaves no room"),
+])
+def test_windows_that_cannot_hold_a_question_and_context_are_refused(stride, query, message):
+    with pytest.raises(ConfigError, match=message):
+        QaExampleConfig(SEQUENCE_LENGTH, stride, query)

@@ -7,9 +7,11 @@ import dataclasses
 import json
 
 import apache_beam as beam
+import tensorflow as tf
 
 from tfllm.data.documents import counter
-from tfllm.text.spans import answer_positions, check_windows
+from tfllm.text.spans import QaWindows, answer_positions, check_windows
+from tfllm.text.tokenizers import load_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +24,15 @@ class QaExampleConfig:
         check_windows(self.sequence_length, self.doc_stride, self.max_query_length)
 
 
+def _answer_bytes(document):
+    """The context byte span [start, end) of a question's first answer, or None."""
+    answers = json.loads(document.label)["answers"]
+    if not answers:
+        return None
+    start = len(document.text_pair[:answers[0]["answer_start"]].encode("utf-8"))
+    return start, start + len(answers[0]["text"].encode("utf-8"))
+
+
 class _ToExamples(beam.DoFn):
     def __init__(self, config, tokenizer_path):
         self._config = config
@@ -32,34 +43,25 @@ class _ToExamples(beam.DoFn):
         self._tokens = counter("tokens")
 
     def setup(self):
-        import tensorflow as tf  # TF is imported on workers only
-
-        from tfllm.text.spans import QaWindows
-        from tfllm.text.tokenizers import load_tokenizer
-
         config = self._config
         windows = QaWindows(load_tokenizer(self._tokenizer_path), config.sequence_length,
                             config.doc_stride, config.max_query_length)
         text = tf.TensorSpec([None], tf.string)
-        self._featurize = tf.function(windows, input_signature=[text, text])
-        self._constant = tf.constant
+        self._featurize = tf.function(windows, input_signature=[text, text])  # traced once
 
     def process(self, documents):
         windows = {k: v.numpy() for k, v in self._featurize(
-            self._constant([d.text for d in documents]),
-            self._constant([d.text_pair for d in documents])).items()}
+            tf.constant([d.text for d in documents]),
+            tf.constant([d.text_pair for d in documents])).items()}
+        answers = [_answer_bytes(d) for d in documents]
         numbers = {}
         for row, index in enumerate(windows["example"]):
             document = documents[index]
-            label = json.loads(document.label)
             number = numbers[index] = numbers.get(index, -1) + 1
             start = end = 0
-            if label["answers"]:
-                answer = label["answers"][0]
-                context = document.text_pair
-                first = len(context[:answer["answer_start"]].encode("utf-8"))
+            if answers[index]:
                 start, end = answer_positions(windows["starts"][row], windows["ends"][row],
-                                              first, first + len(answer["text"].encode("utf-8")))
+                                              *answers[index])
             self._windows.inc()
             self._tokens.inc(int(windows["padding_mask"][row].sum()))
             if start == 0:
