@@ -6,9 +6,11 @@ import keras_hub
 import pytest
 import sentencepiece as spm
 import tensorflow as tf
+from tensorflow_text.tools.wordpiece_vocab import (
+    wordpiece_tokenizer_learner_lib as wordpiece_learner)
 
 from tfllm.errors import ConfigError
-from tfllm.text import tokenizers
+from tfllm.text import tokenizers, wordpiece_learning
 
 TEXTS = [
     "The best way to predict the future is to invent it.",
@@ -76,3 +78,15 @@ def test_bad_tokenizer_inputs(tmp_path):
     with pytest.raises(ConfigError, match="lacks special token\\(s\\) \\[CLS\\], \\[SEP\\], "
                                           "\\[MASK\\]"):
         tokenizers.load_tokenizer(str(vocab))
+
+
+def test_wordpiece_learner_is_tensorflow_texts_on_real_text():
+    """The cheaper threshold search returns the library learner's vocabulary."""
+    with open("/usr/share/games/fortunes/linux", encoding="utf-8") as f:
+        texts = f.read().split("\n%\n")
+    counts = sorted(tokenizers.count_words("bert", texts).items())
+    special = list(tokenizers.BERT_SPECIAL_TOKENS)
+    for vocab_size in (250, 400):  # different thresholds, so different searches
+        expected = wordpiece_learner.learn(counts, vocab_size, special)
+        assert wordpiece_learning.learn(counts, vocab_size, special) == expected
+        assert vocab_size * 0.95 <= len(expected) <= vocab_size

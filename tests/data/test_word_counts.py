@@ -19,6 +19,10 @@ def test_beam_counts_equal_the_counts_of_all_texts(family, tmp_path):
              | CountWords(family)
              | beam.io.WriteToText(str(tmp_path / "word_counts"), file_name_suffix=".tsv",
                                    num_shards=3))
+    lines = [line for path in tmp_path.glob("word_counts-*.tsv")
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    words = [line.rpartition("\t")[0] for line in lines]
+    assert len(words) == len(set(words))  # shards of words, not of documents
     counts = read_word_counts(str(tmp_path))
     assert counts == tokenizers.count_words(family, TEXTS)
     assert counts["the" if family == "bert" else "The"] == (1500 if family == "bert" else 300)

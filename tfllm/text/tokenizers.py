@@ -20,10 +20,9 @@ import keras_hub
 import sentencepiece as spm
 import tensorflow as tf
 from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
-from tensorflow_text.tools.wordpiece_vocab import (
-    wordpiece_tokenizer_learner_lib as wordpiece_learner)
 
 from tfllm.errors import ConfigError
+from tfllm.text import wordpiece_learning
 
 WORDPIECE_FILE = "vocab.txt"
 SENTENCEPIECE_FILE = "tokenizer.model"
@@ -167,12 +166,12 @@ def count_words(family, texts):
 def train_wordpiece(word_counts, vocab_size, output_dir):
     """Learns a lowercased WordPiece vocabulary with BERT's special tokens first.
 
-    tensorflow-text's learner, called as keras-hub's `compute_word_piece_vocabulary`
-    calls it, but on counts (sorted, so the result never depends on their order).
+    tensorflow-text's learner (with a cheaper threshold search, same result), called
+    as keras-hub's `compute_word_piece_vocabulary` calls it, but on counts (sorted, so
+    the result never depends on their order).
     """
-    vocabulary = wordpiece_learner.learn(
-        sorted(word_counts.items()), vocab_size=vocab_size,
-        reserved_tokens=list(BERT_SPECIAL_TOKENS), include_joiner_token=True, joiner="##")
+    vocabulary = wordpiece_learning.learn(sorted(word_counts.items()), vocab_size,
+                                          list(BERT_SPECIAL_TOKENS))
     path = os.path.join(output_dir, WORDPIECE_FILE)
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(f"{token}\n" for token in vocabulary[:vocab_size]))
