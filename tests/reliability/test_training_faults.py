@@ -49,9 +49,11 @@ def test_sigkill_at_a_random_step_resumes_to_the_same_final_weights(data_dir, tm
     whole = run_training(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'whole'}", steps)
     assert whole.returncode == 0, whole.stderr[-3000:]
     model_dir = tmp_path / "killed"
-    _signal_at_step(_start(f"--data_dir={data_dir}", f"--model_dir={model_dir}", steps),
-                    kill_step, signal.SIGKILL)
-    resumed = run_training(f"--data_dir={data_dir}", f"--model_dir={model_dir}", steps)
+    loops = ("--steps_per_loop=2", "--log_every=2", "--checkpoint_every=2")  # host loops
+    _signal_at_step(_start(f"--data_dir={data_dir}", f"--model_dir={model_dir}", steps,
+                           *loops), kill_step, signal.SIGKILL)
+    resumed = run_training(f"--data_dir={data_dir}", f"--model_dir={model_dir}", steps,
+                           *loops)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout, f"killed at step {kill_step}"
     assert_same_weights(model_weights(tmp_path / "whole"), model_weights(model_dir), atol=1e-6)
@@ -59,12 +61,14 @@ def test_sigkill_at_a_random_step_resumes_to_the_same_final_weights(data_dir, tm
 
 def test_sigterm_saves_a_loadable_checkpoint_and_exits_0(data_dir, tmp_path):
     process = _start(f"--data_dir={data_dir}", f"--model_dir={tmp_path}",
-                     "--train_steps=100000", "--checkpoint_every=1000")
-    rest = _signal_at_step(process, 3, signal.SIGTERM)
+                     "--train_steps=100000", "--checkpoint_every=1000", "--steps_per_loop=3",
+                     "--log_every=3")
+    rest = _signal_at_step(process, 3, signal.SIGTERM)  # stops at the end of a loop
     assert process.returncode == 0, rest[-3000:]
     summary = json.load(open(tmp_path / "summary.json"))
     assert summary["status"] == "stopped by signal" and summary["step"] >= 3
     assert summary["checkpoint"].endswith(f"ckpt-{summary['step']}")
+    assert summary["step"] % 3 == 0
     assert all(np.isfinite(w).all() for w in model_weights(tmp_path).values())
 
 

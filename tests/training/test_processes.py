@@ -35,13 +35,15 @@ def _run_workers(data_dir, model_dir, *args):
 
 def test_two_worker_processes_equal_one_process_also_when_resumed(data_dir, tmp_path):
     """Three steps, then the same commands re-run to five: every worker resumes from the
-    chief's checkpoint (the others' scratch checkpoints are gone), as one process does."""
+    chief's checkpoint (the others' scratch checkpoints are gone), as one process does.
+    The workers run host loops of up to 4 steps, the single process one step a call."""
     for steps in (3, 5):
         single = run_training(f"--data_dir={data_dir}", f"--model_dir={tmp_path / 'one'}",
                               f"--train_steps={steps}", "--noshuffle", "--strategy=one_device")
         assert single.returncode == 0, single.stderr[-3000:]
         outputs = _run_workers(data_dir, tmp_path / "multi", f"--train_steps={steps}",
-                               "--noshuffle")
+                               "--noshuffle", "--steps_per_loop=4", "--log_every=4",
+                               "--checkpoint_every=4")
         assert "x2, global batch 16" in outputs[0]
         if steps == 5:
             assert all("resumed from" in output and "at step 3" in output
@@ -81,7 +83,7 @@ def test_data_dir_without_manifest(tmp_path):
 
 def test_sigterm_to_one_worker_checkpoints_and_stops_both(data_dir, tmp_path):
     processes = start_workers(data_dir, tmp_path, "--train_steps=100000",
-                              "--checkpoint_every=1000")
+                              "--checkpoint_every=1000", "--steps_per_loop=2", "--log_every=2")
     try:
         for line in processes[0].stdout:
             if line.startswith("step") and int(line.split()[1].split("/")[0]) >= 3:

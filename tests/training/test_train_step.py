@@ -1,4 +1,6 @@
-"""The train step's invariants: accumulation, replicas, clipping, precision."""
+"""The train step's invariants: accumulation, replicas, host loops, clipping, precision."""
+
+import os
 
 import keras
 import numpy as np
@@ -55,6 +57,47 @@ def test_two_replicas_equal_one_device(data, tmp_path):
     _assert_same(single, replicated)
     initial = make_trainer(*data, tmp_path / "init", one_device(), train_steps=1)
     assert not np.allclose(initial.model.weights[0].numpy(), single[0])  # weights moved
+
+
+@pytest.mark.parametrize("strategy, k, jit", [(one_device, 4, True), (mirrored, 1, True),
+                                               (mirrored, 4, False)])
+def test_steps_per_loop_gives_the_weights_of_one_step_per_call(data, tmp_path, strategy, k,
+                                                               jit):
+    """Loops of 3 (cut to 2 at the checkpoint every 2 steps, and to 1 at the end) train
+    exactly as one step per host call, and checkpoint and count examples at the same
+    steps."""
+    runs = {}
+    for per_loop in (1, 3):
+        weights, trainer = _weights_after(
+            data, tmp_path / str(per_loop), strategy(), steps=5, grad_accum_steps=k,
+            jit_compile=jit, steps_per_loop=per_loop, checkpoint_every=2)
+        runs[per_loop] = weights, int(trainer.examples_seen.numpy()), sorted(
+            os.listdir(tmp_path / str(per_loop) / "checkpoints"))
+    _assert_same(runs[1][0], runs[3][0], atol=1e-6)
+    assert runs[1][1:] == runs[3][1:] and runs[3][1] == 5 * 16
+    assert "ckpt-4.index" in runs[3][2] and "ckpt-5.index" in runs[3][2]
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_the_whole_step_under_xla_trains_as_the_uncompiled_step(data, tmp_path, k):
+    """On one device XLA compiles the whole step: micro-batches, clip and update."""
+    eager, _ = _weights_after(data, tmp_path / "plain", one_device(), steps=3,
+                              grad_accum_steps=k, jit_compile=False)
+    compiled, trainer = _weights_after(data, tmp_path / "xla", one_device(), steps=3,
+                                       grad_accum_steps=k, jit_compile=True, clipnorm=1.0)
+    _assert_same(eager, compiled, atol=1e-4)
+    assert int(trainer.optimizer.iterations.numpy()) == 3
+
+
+def test_loops_end_at_every_log_eval_and_checkpoint_step(data, tmp_path):
+    trainer = make_trainer(*data, tmp_path, one_device(), train_steps=20, steps_per_loop=8,
+                           log_every=5, eval_every=6, checkpoint_every=7)
+    lengths, step = [], 0
+    while step < 20:
+        lengths.append(trainer._loop_length(step))
+        step += lengths[-1]
+    # Boundaries at 5, 6, 7, 10, 12, 14, 15, 18, 20.
+    assert lengths == [5, 1, 1, 3, 2, 2, 1, 3, 2]
 
 
 def test_clipping_bounds_the_applied_global_norm(data, tmp_path):

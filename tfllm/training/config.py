@@ -12,8 +12,8 @@ from tfllm.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "lamb")
 LR_DECAYS = ("linear", "cosine")
-_AT_LEAST_ONE = ("train_steps", "global_batch_size", "grad_accum_steps", "log_every",
-                 "eval_steps", "checkpoint_every", "keep_checkpoints")
+_AT_LEAST_ONE = ("train_steps", "global_batch_size", "grad_accum_steps", "steps_per_loop",
+                 "log_every", "eval_steps", "checkpoint_every", "keep_checkpoints")
 _NON_NEGATIVE = ("warmup_steps", "eval_every", "weight_decay", "clipnorm", "peak_tflops",
                  "lora_rank", "lora_alpha", "freeze_layers")
 
@@ -32,6 +32,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     clipnorm: float = 1.0
     jit_compile: bool = True
+    # Steps per host call (one tf.function loop); loops end at every logging,
+    # evaluation and checkpoint step, so those fall on the same steps whatever N is.
+    steps_per_loop: int = 1
     seed: int = 0
     shuffle: bool = True
     deterministic: bool = False

@@ -38,9 +38,10 @@ class Progress:
     def _start_window(self):
         self._window_start, self._examples, self._tokens = time.perf_counter(), 0, 0.0
 
-    def step(self, step, result):
-        """Counts a finished step; on logging steps, logs its values (kept in `last`)."""
-        self._examples += self.config.global_batch_size
+    def step(self, step, result, num_steps):
+        """Counts a finished loop of `num_steps` steps ending at `step`; on logging
+        steps, logs its last step's values (kept in `last`)."""
+        self._examples += self.config.global_batch_size * num_steps
         self._tokens += float(result["tokens"])
         if step % self.config.log_every and step != self.config.train_steps:
             return

@@ -69,9 +69,10 @@ class Trainer:
                                 **optimizers),
             scratch_dir or checkpoint_dir, config.keep_checkpoints, report,
             read_from=checkpoint_dir if scratch_dir else None)
-        self._train_step = steps.make_train_step(
+        self._train_loop = steps.make_train_loop(
             strategy, self.model, self.task, self.groups, config.grad_accum_steps,
-            config.clipnorm, config.jit_compile)
+            config.clipnorm, config.jit_compile, self.examples_seen,
+            config.global_batch_size)
         # Traced once: each evaluation only brings a fresh iterator of the same spec.
         self._eval_step = steps.make_eval_step(strategy, self.model, self.task)
         self._skipped = (inputs.corrupt_files_to_skip(config.data_dir, report)
@@ -98,10 +99,11 @@ class Trainer:
             progress = monitoring.Progress(config, self.chief, self.optimizer, model_stats(
                 self.model, self.sequence_length).training_flops_per_token, self.report)
             while step < config.train_steps and not stop.requested:
+                num_steps = self._loop_length(step)
                 with self._user_errors("train", step, multi_worker is not None):
-                    result = self._one_step(iterator, multi_worker)
+                    result = self._one_loop(iterator, num_steps, multi_worker)
                 step = self.step
-                progress.step(step, result)
+                progress.step(step, result, num_steps)
                 if config.eval_every and step % config.eval_every == 0:
                     evaluation = progress.evaluation(step, self.evaluate())
                 if step % config.checkpoint_every == 0:
@@ -144,15 +146,22 @@ class Trainer:
 
     # --- the loop's parts -----------------------------------------------------------
 
-    def _one_step(self, iterator, multi_worker):
-        def step_and_count(iterator):
-            result = self._train_step(iterator)
-            self.examples_seen.assign_add(self.config.global_batch_size)
-            return result
+    def _loop_length(self, step):
+        """Up to --steps_per_loop steps, ending at the next step that logs, evaluates,
+        checkpoints or finishes."""
+        config = self.config
+        length = min(config.steps_per_loop, config.train_steps - step)
+        for every in (config.log_every, config.eval_every, config.checkpoint_every):
+            if every:
+                length = min(length, every - step % every)
+        return length
 
+    def _one_loop(self, iterator, num_steps, multi_worker):
+        num_steps = tf.constant(num_steps, tf.int32)  # a tensor: one trace for any length
         if multi_worker is None:
-            return step_and_count(iterator)
-        return multi_worker.run(step_and_count, iterator)  # saves and exits when preempted
+            return self._train_loop(iterator, num_steps)
+        # Saves and exits when preempted.
+        return multi_worker.run(self._train_loop, iterator, num_steps)
 
     def _examples_at_resume(self):
         examples = int(self.examples_seen.numpy())
