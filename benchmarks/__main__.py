@@ -4,7 +4,7 @@ Runs each benchmark as its own process (each measures its ratios within one run,
 because these machines are noisy), then writes `benchmarks/report.md` (a table and
 plots), `benchmarks/report.json` and `benchmarks/report/*.png`.
 
-    python -m benchmarks                      # fast settings: ~5 minutes on 2 CPU cores
+    python -m benchmarks                      # fast settings: ~20 minutes on 2 CPU cores
     python -m benchmarks --size=full          # larger models and longer cells (GPU/TPU hosts)
     python -m benchmarks --only=train,generate --arg=train:--precision=mixed_bfloat16
 """
@@ -25,9 +25,10 @@ from tfllm.errors import ConfigError
 
 # name -> (what it compares, flags for --size=fast, flags for --size=full)
 BENCHMARKS = {
-    "train": ("training tokens/s and MFU, tfllm vs keras-hub at the same config; k=4 cost",
-              ["--steps=10"], ["--layers=12", "--width=768", "--seq=512", "--batch=8",
-                               "--vocab=30522", "--steps=30", "--precision=mixed_bfloat16"]),
+    "train": ("training tokens/s and MFU: tfllm's trainer vs keras-hub's fit, same data; "
+              "k=4 cost", ["--steps=20"],
+              ["--cells=gpt_small,bert_small,gpt_base,bert_base", "--steps=30",
+               "--precision=mixed_bfloat16"]),
     "input_pipeline": ("tf.data reader vs what training consumes", [], ["--steps=100"]),
     "preprocess": ("Beam cleaning at 1 and 2 workers vs a single-process loop and datatrove",
                    [], ["--repeat=4"]),

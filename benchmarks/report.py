@@ -12,17 +12,20 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file backend)
 def _rows(name, r):
     """(measure, value, same-run ratio) rows of one benchmark's results."""
     if name == "train":
-        rows = [(f"{family} tokens/s: tfllm / keras-hub",
-                 f"{r[family]['tfllm_tokens_per_second']:,} / "
-                 f"{r[family]['keras_hub_tokens_per_second']:,}",
-                 f"{r[family]['tfllm_over_keras_hub']:.2f}x") for family in ("gpt", "bert")]
-        rows += [(f"{family} MFU: tfllm / keras-hub (peak {r['peak_gflops']:,} GFLOP/s)",
-                  f"{r[family]['tfllm_mfu']:.0%} / {r[family]['keras_hub_mfu']:.0%}", "")
-                 for family in ("gpt", "bert")]
-        a = r["accumulation"]
-        rows.append(("trainer tokens/s, k=4 / k=1 micro-batches",
-                     f"{a['k4_tokens_per_second']:,} / {a['k1_tokens_per_second']:,}",
-                     f"{a['k4_over_k1']:.2f}x"))
+        rows = []
+        for cell, c in r["cells"].items():
+            rates = c["tokens_per_second"]
+            target = f", target {c['target_over_fit']}x" if c["target_over_fit"] else ""
+            rows.append((f"{cell} tokens/s: tfllm (loops of {r['config']['steps_per_loop']}) / "
+                         f"keras-hub fit{target}",
+                         f"{rates['tfllm_steps_per_loop']:,} / {rates['keras_hub_fit']:,}",
+                         f"{c['tfllm_over_keras_hub_fit']:.2f}x"))
+            rows.append((f"{cell} MFU: tfllm / keras-hub fit (peak {r['peak_gflops']:,} "
+                         "GFLOP/s)", f"{c['mfu']['tfllm_steps_per_loop']:.0%} / "
+                         f"{c['mfu']['keras_hub_fit']:.0%}", ""))
+            rows.append((f"{cell} tfllm tokens/s, k=4 / k=1 micro-batches",
+                         f"{rates['tfllm_steps_per_loop_k4']:,} / "
+                         f"{rates['tfllm_steps_per_loop']:,}", f"{c['k4_over_k1']:.2f}x"))
         return rows
     if name == "input_pipeline":
         return [("examples/s: tf.data reader / training consumes",
@@ -112,6 +115,28 @@ def _bars(path, title, labels, values, ylabel):
     plt.close(figure)
 
 
+def _train_plot(path, r):
+    """Tokens/s per cell, each side as a share of tfllm's looped trainer."""
+    sides = [("tfllm_steps_per_loop", "tfllm, loops"), ("tfllm_1_step_per_call", "tfllm, 1 step"),
+             ("keras_hub_fit", "keras-hub fit"),
+             ("keras_hub_fit_steps_per_execution", "fit, steps_per_execution"),
+             ("tfllm_model_compiled_step", "compiled step, tfllm model")]
+    cells = list(r["cells"])
+    figure, axis = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(sides)
+    for index, (key, label) in enumerate(sides):
+        values = [r["cells"][c]["tokens_per_second"][key] /
+                  r["cells"][c]["tokens_per_second"]["tfllm_steps_per_loop"] for c in cells]
+        axis.bar([i + index * width for i in range(len(cells))], values, width, label=label)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(cells))], cells, fontsize=8)
+    axis.set_ylabel("tokens/s / tfllm's")
+    axis.set_title("training throughput, same shape, batch and reader", fontsize=10)
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def _serve_plot(path, r):
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for transport in ("rest", "grpc"):
@@ -156,10 +181,7 @@ def _near_duplicates_plot(path, r):
 
 def _plot(name, r, path):
     if name == "train":
-        labels = ["gpt tfllm", "gpt keras-hub", "bert tfllm", "bert keras-hub"]
-        values = [r[family][f"{side}_tokens_per_second"] for family in ("gpt", "bert")
-                  for side in ("tfllm", "keras_hub")]
-        _bars(path, "training throughput, same config", labels, values, "tokens/s")
+        _train_plot(path, r)
     elif name == "input_pipeline":
         _bars(path, "input pipeline vs training", ["tf.data reader", "training"],
               [r["reader_examples_per_second"], r["train_examples_per_second"]], "examples/s")
@@ -204,6 +226,9 @@ def write(path, results, failures, environment):
             pictures.append(f"![{name}](report/{name}.png)")
     for name, error in failures.items():
         lines.append(f"| {name} | failed | {error} | |")
+    if environment.get("remeasured"):  # benchmarks run again alone since `date`
+        lines += ["", "Measured again alone since: " + ", ".join(
+            f"{name} on {date}" for name, date in environment["remeasured"].items()) + "."]
     lines += ["", *pictures, "", "Seconds per benchmark: " + ", ".join(
         f"{name} {seconds}" for name, seconds in environment["seconds"].items()), ""]
     with open(path, "w") as f:

@@ -1,18 +1,23 @@
-"""Training throughput and MFU: tfllm's GPT and BERT next to keras-hub's GPT2Backbone
-and BertBackbone at the identical configuration, precision and XLA setting, in the
-same run, plus the cost of k=4 gradient accumulation in tfllm's trainer.
+"""Training throughput against what users run, in one run: tfllm's trainer (the loop
+`tfllm.train` runs, one step per host call and `--steps_per_loop`) next to keras-hub's
+task models (GPT2CausalLM, BertMaskedLM from scratch, `compile(jit_compile=True)`,
+`fit`) on the same TFRecords through the same reader, at the same shape, batch,
+precision and optimizer; a hand-written compiled step of each side's model (the
+reference); and the cost of k=4 accumulation. MFU divides 6*N*tokens-style FLOPs
+(tfllm.models.stats) by a matmul peak measured in the same run.
 
-    python -m benchmarks.train [--layers=4 --width=256 --seq=128 --batch=16 --vocab=8192]
+    python -m benchmarks.train [--cells=gpt_tiny,bert_tiny,gpt_small,bert_small]
 
-Every number is tokens/s through a compiled custom step (never `fit` on an
-infinite dataset, which runs at a fixed ~0.5 s/step here); MFU divides
-6*N*tokens-style FLOPs (tfllm.models.stats) by a matmul peak measured in the
-same run. Only same-run ratios are meaningful on a noisy machine.
+`fit` runs on a finite dataset (`take`): on an infinite one with `steps_per_epoch`
+it ran at a fixed ~0.5 s/step here. keras-hub's BertMaskedLM has no next-sentence
+head, tfllm's BERT does (a little more work for tfllm). Only same-run ratios are
+meaningful on a noisy machine.
 """
 
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 
@@ -24,7 +29,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from benchmarks import save
-from tfllm.data import schema
+from tfllm.data import readers, schema
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import build_pretraining_model, configs
 from tfllm.models.stats import model_stats
@@ -33,68 +38,138 @@ from tfllm.training.config import TrainConfig
 from tfllm.training.monitoring import measure_peak_flops
 from tfllm.training.trainer import Trainer
 
-flags.DEFINE_integer("layers", 4, "Transformer blocks.")
-flags.DEFINE_integer("width", 256, "Hidden size.")
-flags.DEFINE_integer("seq", 128, "Sequence length.")
-flags.DEFINE_integer("batch", 16, "Examples per step.")
-flags.DEFINE_integer("vocab", 8192, "Vocabulary size.")
-flags.DEFINE_integer("steps", 20, "Timed steps per model.")
+# name -> (family, preset, overrides, global batch). "small": the small presets at
+# vocabulary 4,096 and sequence 128; "base": BERT-base and GPT-2 124M (big hosts).
+CELLS = {
+    "gpt_tiny": ("gpt", "gpt_tiny", {}, 32),
+    "bert_tiny": ("bert", "bert_tiny", {}, 32),
+    "gpt_small": ("gpt", "gpt_small", {"vocab_size": 4096, "max_sequence_length": 128}, 16),
+    "bert_small": ("bert", "bert_small", {"vocab_size": 4096, "max_sequence_length": 128},
+                   16),
+    "gpt_base": ("gpt", "gpt2_small", {"max_sequence_length": 512}, 8),
+    "bert_base": ("bert", "bert_base", {}, 8),
+}
+# Targets (issue 17): tfllm over keras-hub `fit` tokens/s per cell; k=4 over k=1.
+FIT_TARGETS = {"gpt_tiny": 1.3, "gpt_small": 1.5, "bert_small": 1.5}
+K4_TARGET = 0.95
+BERT_SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
+
+flags.DEFINE_list("cells", ["gpt_tiny", "bert_tiny", "gpt_small", "bert_small"],
+                  f"Shapes to measure, of {', '.join(CELLS)}.")
+flags.DEFINE_integer("steps", 30, "Timed optimizer steps per measurement.")
+flags.DEFINE_integer("steps_per_loop", 10, "tfllm's --steps_per_loop, and fit's "
+                     "steps_per_execution, for the looped measurements.")
 flags.DEFINE_string("precision", "float32", "float32, mixed_bfloat16 or mixed_float16.")
 flags.DEFINE_boolean("jit_compile", True, "XLA for every side.")
 flags.DEFINE_string("output", "benchmarks/results/train.json", "Where results go.")
 FLAGS = flags.FLAGS
 
 
-def _config(family):
-    return configs.override(configs.get_preset(f"{family}_small"), {
-        "vocab_size": FLAGS.vocab, "hidden_size": FLAGS.width, "num_layers": FLAGS.layers,
-        "num_heads": max(1, FLAGS.width // 64), "intermediate_size": 4 * FLAGS.width,
-        "max_sequence_length": FLAGS.seq, "dtype": FLAGS.precision})
+def _config(preset, overrides):
+    return configs.override(configs.get_preset(preset), {**overrides, "dropout": 0.0,
+                                                         "dtype": FLAGS.precision})
 
 
-def _batch(family, rng):
-    ids = rng.integers(5, FLAGS.vocab, (FLAGS.batch, FLAGS.seq)).astype("int32")
-    features = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+def _write_records(family, config, batch, directory):
+    """Random-token TFRecords in tfllm's format, with the manifest its reader needs."""
+    seq, vocab = config.max_sequence_length, config.vocab_size
+    features = schema.feature_lengths(family, seq)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(batch * 8):
+        length = seq + 1 if family == "gpt" else seq
+        row = {"input_ids": rng.integers(5, vocab, length).tolist(), "input_mask": [1] * length}
+        if family == "bert":
+            row.update(segment_ids=[0] * (seq // 2) + [1] * (seq - seq // 2),
+                       next_sentence_labels=[int(rng.integers(2))])
+        rows.append((f"r{i}", row))
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | beam.Create(rows) | WriteTFRecords(directory, "train", 1, features)
+    manifest = {"kind": family, "schema": schema.to_manifest(features),
+                "tokenizer": {"vocab_size": vocab, "special_ids": BERT_SPECIAL_IDS},
+                "splits": {"train": {"files": ["train-00000-of-00001.tfrecord.gz"]},
+                           "eval": {"files": ["train-00000-of-00001.tfrecord.gz"]}}}
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    return manifest
+
+
+def _tokens(batch, config, steps):
+    return steps * batch * config.max_sequence_length
+
+
+def _tfllm_rate(config, batch, data_dir, manifest, per_loop, k=1):
+    """Tokens/s of the trainer's own loop function, synchronised on its result after
+    every loop as `Trainer.train` is (its progress reads the loop's token count)."""
+    model_dir = tempfile.mkdtemp(dir=data_dir)
+    trainer = Trainer(config, TrainConfig(
+        data_dir=data_dir, model_dir=model_dir, global_batch_size=batch, grad_accum_steps=k,
+        jit_compile=FLAGS.jit_compile, steps_per_loop=per_loop, learning_rate=1e-4,
+        warmup_steps=0, peak_tflops=1.0), tf.distribute.OneDeviceStrategy("/cpu:0"),
+        manifest, report=lambda line: None)
+    iterator = inputs.train_iterator(trainer.strategy, trainer.config, 0, {})
+    loop = tf.constant(per_loop, tf.int32)
+    float(trainer._train_loop(iterator, loop)["tokens"])  # traces and compiles
+    start = time.perf_counter()
+    for _ in range(FLAGS.steps // per_loop):
+        float(trainer._train_loop(iterator, loop)["tokens"])
+    return _tokens(batch, config, FLAGS.steps // per_loop * per_loop) / (
+        time.perf_counter() - start)
+
+
+def _keras_hub_backbone(family, config):
+    kwargs = dict(vocabulary_size=config.vocab_size, num_layers=config.num_layers,
+                  num_heads=config.num_heads, hidden_dim=config.hidden_size,
+                  intermediate_dim=config.intermediate_size, dropout=config.dropout,
+                  max_sequence_length=config.max_sequence_length, dtype=config.dtype)
     if family == "gpt":
-        return features, {"lm_ids": np.roll(ids, -1, axis=1)}
-    masked = FLAGS.seq * 15 // 100
-    features.update(segment_ids=np.zeros_like(ids),
-                    mask_positions=np.tile(np.arange(masked, dtype="int32") * 6 % FLAGS.seq,
-                                           (FLAGS.batch, 1)))
-    return features, {"mlm_ids": ids[:, :masked], "nsp_labels": np.zeros(FLAGS.batch, "int32")}
+        return keras_hub.models.GPT2Backbone(**kwargs)
+    return keras_hub.models.BertBackbone(**kwargs)
 
 
-def _keras_hub_model(family, config):
-    """keras-hub's own backbones with the same heads, as a user would assemble them."""
-    dtype = config.dtype
-    if family == "gpt":
-        backbone = keras_hub.models.GPT2Backbone(
-            vocabulary_size=config.vocab_size, num_layers=config.num_layers,
-            num_heads=config.num_heads, hidden_dim=config.hidden_size,
-            intermediate_dim=config.intermediate_size, dropout=config.dropout,
-            max_sequence_length=config.max_sequence_length, dtype=dtype)
-        inputs = backbone.input
-        logits = backbone.token_embedding(backbone(inputs), reverse=True)
-        return keras.Model(inputs, keras.layers.Activation("linear", dtype="float32")(logits))
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size, num_layers=config.num_layers,
-        num_heads=config.num_heads, hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size, dropout=config.dropout,
-        max_sequence_length=config.max_sequence_length, dtype=dtype)
-    inputs = {**backbone.input,
-              "mask_positions": keras.Input((None,), dtype="int32", name="mask_positions")}
-    outputs = backbone({k: inputs[k] for k in backbone.input})
-    mlm = keras_hub.layers.MaskedLMHead(token_embedding=backbone.token_embedding,
-                                        intermediate_activation="gelu", dtype=dtype)(
-        outputs["sequence_output"], mask_positions=inputs["mask_positions"])
-    nsp = keras.layers.Dense(2, dtype=dtype)(outputs["pooled_output"])
-    to32 = keras.layers.Activation("linear", dtype="float32")
-    return keras.Model(inputs, {"mlm_logits": to32(mlm), "nsp_logits": to32(nsp)})
+def _fit_rate(family, config, batch, data_dir, steps_per_execution):
+    """Tokens/s of keras-hub's task model through `fit`, as its users train it."""
+    backbone = _keras_hub_backbone(family, config)
+    task = (keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+            if family == "gpt" else
+            keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None))
+    task.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+                 jit_compile=FLAGS.jit_compile, steps_per_execution=steps_per_execution)
+    target = "lm" if family == "gpt" else "mlm"
+
+    def dataset(steps):
+        return readers.make_dataset(data_dir, "train", batch, seed=0).map(
+            lambda features, labels: (features, labels[f"{target}_ids"],
+                                      labels[f"{target}_weights"])).take(steps)
+
+    task.fit(dataset(2 * steps_per_execution), epochs=1, verbose=0)  # compiles
+    clock = _BatchClock()
+    task.fit(dataset(FLAGS.steps + steps_per_execution), epochs=1, verbose=0,
+             callbacks=[clock])
+    return _tokens(batch, config, FLAGS.steps) / clock.seconds(), task
 
 
-def _tokens_per_second(model, family, batch):
+class _BatchClock(keras.callbacks.Callback):
+    """Times `fit` from the end of its first execution to the end of its last: the
+    iterator's start and the epoch's set-up are left out, as they are for tfllm."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def seconds(self):
+        return self.ends[-1] - self.ends[0]
+
+
+def _compiled_step_rate(model, family, config, batch, data_dir):
+    """Tokens/s of a hand-written XLA step on one batch held in memory: what a loop
+    without input, logging or host calls reaches with this model."""
     optimizer = keras.optimizers.AdamW(1e-4)
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    features, labels = next(iter(readers.make_dataset(data_dir, "train", batch, seed=0)))
 
     @tf.function(jit_compile=FLAGS.jit_compile)
     def step(features, labels):
@@ -103,87 +178,86 @@ def _tokens_per_second(model, family, batch):
             if family == "gpt":
                 loss = xent(labels["lm_ids"], out)
             else:
-                loss = xent(labels["mlm_ids"], out["mlm_logits"]) + xent(
-                    labels["nsp_labels"], out["nsp_logits"])
+                logits = out["mlm_logits"] if isinstance(out, dict) else out
+                loss = xent(labels["mlm_ids"], logits)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    features, labels = batch
     step(features, labels).numpy()
     start = time.perf_counter()
     for _ in range(FLAGS.steps):
         loss = step(features, labels)
     loss.numpy()
-    return FLAGS.steps * FLAGS.batch * FLAGS.seq / (time.perf_counter() - start)
+    return _tokens(batch, config, FLAGS.steps) / (time.perf_counter() - start)
 
 
-def _accumulation_cost(config):
-    """tfllm's trainer at the same global batch with k=1 and k=4 (tokens/s)."""
-    directory = tempfile.mkdtemp()
-    features = schema.feature_lengths("gpt", FLAGS.seq)
-    rng = np.random.default_rng(0)
-    rows = [(f"k{i}", {"input_ids": rng.integers(5, FLAGS.vocab, FLAGS.seq + 1).tolist(),
-                       "input_mask": [1] * (FLAGS.seq + 1)}) for i in range(FLAGS.batch * 8)]
-    for split in ("train", "eval"):
-        with beam.Pipeline() as pipeline:
-            _ = pipeline | beam.Create(rows) | WriteTFRecords(directory, split, 1, features)
-    manifest = {"kind": "gpt", "schema": schema.to_manifest(features),
-                "tokenizer": {"vocab_size": FLAGS.vocab},
-                "splits": {s: {"files": [f"{s}-00000-of-00001.tfrecord.gz"]}
-                           for s in ("train", "eval")}}
-    with open(os.path.join(directory, "manifest.json"), "w") as f:
-        json.dump(manifest, f)
-    rates = {}
-    for k in (1, 4):
-        trainer = Trainer(config, TrainConfig(
-            data_dir=directory, model_dir=os.path.join(directory, f"k{k}"),
-            global_batch_size=FLAGS.batch, grad_accum_steps=k, jit_compile=FLAGS.jit_compile,
-            peak_tflops=1.0), tf.distribute.OneDeviceStrategy("/cpu:0"), manifest,
-            report=lambda line: None)
-        iterator = inputs.train_iterator(trainer.strategy, trainer.config, 0, {})
-        trainer._train_step(iterator)["loss"].numpy()
-        start = time.perf_counter()
-        for _ in range(FLAGS.steps):
-            result = trainer._train_step(iterator)
-        result["loss"].numpy()
-        rates[k] = FLAGS.steps * FLAGS.batch * FLAGS.seq / (time.perf_counter() - start)
-    return rates
+def _cell(name, peak, scratch):
+    family, preset, overrides, batch = CELLS[name]
+    config = _config(preset, overrides)
+    data_dir = os.path.join(scratch, name)
+    manifest = _write_records(family, config, batch, data_dir)
+    per_loop = FLAGS.steps_per_loop
+    rates = {"tfllm_1_step_per_call": _tfllm_rate(config, batch, data_dir, manifest, 1),
+             "tfllm_steps_per_loop": _tfllm_rate(config, batch, data_dir, manifest, per_loop),
+             "tfllm_steps_per_loop_k4": _tfllm_rate(config, batch, data_dir, manifest,
+                                                    per_loop, k=4)}
+    rates["keras_hub_fit"], task = _fit_rate(family, config, batch, data_dir, 1)
+    rates["keras_hub_fit_steps_per_execution"], _ = _fit_rate(family, config, batch,
+                                                              data_dir, per_loop)
+    ours = build_pretraining_model(config)
+    rates["tfllm_model_compiled_step"] = _compiled_step_rate(ours, family, config, batch,
+                                                             data_dir)
+    rates["keras_hub_model_compiled_step"] = _compiled_step_rate(task, family, config, batch,
+                                                                 data_dir)
+    flops = model_stats(ours, config.max_sequence_length).training_flops_per_token
+    fit = rates["keras_hub_fit"]
+    best = rates["tfllm_steps_per_loop"]
+    target = FIT_TARGETS.get(name)
+    return {
+        "family": family, "preset": preset, "global_batch_size": batch,
+        "sequence_length": config.max_sequence_length, "vocab_size": config.vocab_size,
+        "parameters": {"tfllm": ours.count_params(), "keras_hub": task.count_params()},
+        "tokens_per_second": {side: round(rate) for side, rate in rates.items()},
+        "mfu": {side: round(rate * flops / peak, 3) for side, rate in rates.items()},
+        "tfllm_over_keras_hub_fit": round(best / fit, 3),
+        "tfllm_over_keras_hub_fit_like_for_like": {
+            "1_step_per_call": round(rates["tfllm_1_step_per_call"] / fit, 3),
+            "looped": round(best / rates["keras_hub_fit_steps_per_execution"], 3)},
+        "k4_over_k1": round(rates["tfllm_steps_per_loop_k4"] / best, 3),
+        "target_over_fit": target,
+        "met": {"over_fit": None if target is None else best / fit >= target,
+                "k4": rates["tfllm_steps_per_loop_k4"] / best >= K4_TARGET}}
 
 
 def main(argv):
     del argv
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    rng = np.random.default_rng(0)
+    unknown = [c for c in FLAGS.cells if c not in CELLS]
+    if unknown:
+        raise app.UsageError(f"Unknown --cells {', '.join(unknown)} (of {', '.join(CELLS)}).")
+    if FLAGS.steps % FLAGS.steps_per_loop:
+        raise app.UsageError("--steps must be a multiple of --steps_per_loop.")
     peak = measure_peak_flops(2048, 4)
-    results = {"config": {name: FLAGS[name].value for name in (
-        "layers", "width", "seq", "batch", "vocab", "precision", "jit_compile")},
-        "peak_gflops": round(peak / 1e9, 1)}
-    for family in ("gpt", "bert"):
-        config = _config(family)
-        ours = build_pretraining_model(config)
-        flops = model_stats(ours, FLAGS.seq).training_flops_per_token
-        batch = _batch(family, rng)
-        theirs = _keras_hub_model(family, config)
-        assert ours.count_params() == theirs.count_params() or family == "bert", (
-            ours.count_params(), theirs.count_params())
-        tfllm_rate = _tokens_per_second(ours, family, batch)
-        hub_rate = _tokens_per_second(theirs, family, batch)
-        results[family] = {
-            "tfllm_tokens_per_second": round(tfllm_rate), "keras_hub_tokens_per_second":
-            round(hub_rate), "tfllm_over_keras_hub": round(tfllm_rate / hub_rate, 3),
-            "tfllm_mfu": round(tfllm_rate * flops / peak, 3),
-            "keras_hub_mfu": round(hub_rate * flops / peak, 3),
-            "parameters": {"tfllm": ours.count_params(), "keras_hub": theirs.count_params()}}
-        print(f"{family}: tfllm {tfllm_rate:,.0f} tok/s (MFU {tfllm_rate * flops / peak:.0%}), "
-              f"keras-hub {hub_rate:,.0f} tok/s (MFU {hub_rate * flops / peak:.0%}), "
-              f"ratio {tfllm_rate / hub_rate:.2f}")
-    rates = _accumulation_cost(_config("gpt"))
-    results["accumulation"] = {"k1_tokens_per_second": round(rates[1]),
-                               "k4_tokens_per_second": round(rates[4]),
-                               "k4_over_k1": round(rates[4] / rates[1], 3)}
-    print(f"tfllm trainer, same global batch: k=1 {rates[1]:,.0f} tok/s, k=4 {rates[4]:,.0f} "
-          f"tok/s (x{rates[4] / rates[1]:.2f}); matmul peak {peak / 1e9:,.0f} GFLOP/s")
+    results = {"config": {"steps": FLAGS.steps, "steps_per_loop": FLAGS.steps_per_loop,
+                          "precision": FLAGS.precision, "jit_compile": FLAGS.jit_compile},
+               "peak_gflops": round(peak / 1e9, 1),
+               "targets": {"over_keras_hub_fit": FIT_TARGETS, "k4_over_k1": K4_TARGET},
+               "cells": {}}
+    scratch = tempfile.mkdtemp(prefix="tfllm-bench-train-")
+    try:
+        for name in FLAGS.cells:
+            results["cells"][name] = r = _cell(name, peak, scratch)
+            rates, mfu = r["tokens_per_second"], r["mfu"]
+            print(f"{name} (batch {r['global_batch_size']}, seq {r['sequence_length']}): "
+                  + ", ".join(f"{side} {rate:,} tok/s (MFU {mfu[side]:.0%})"
+                              for side, rate in rates.items())
+                  + f"; tfllm / keras-hub fit {r['tfllm_over_keras_hub_fit']:.2f}x"
+                  + (f" (target {r['target_over_fit']}x)" if r["target_over_fit"] else "")
+                  + f", k=4 / k=1 {r['k4_over_k1']:.2f}", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"matmul peak {peak / 1e9:,.0f} GFLOP/s")
     save(FLAGS.output, results)
 
 
