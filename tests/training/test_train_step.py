@@ -45,32 +45,33 @@ def test_accumulation_equals_the_bigger_batch_on_one_device(data, tmp_path):
 
 
 def test_accumulation_under_two_replica_mirrored(data, tmp_path):
+    """Also in a host loop: k=4 runs both steps in one loop, k=1 one step per call."""
     k1, _ = _weights_after(data, tmp_path / "k1", mirrored(), grad_accum_steps=1)
-    k4, _ = _weights_after(data, tmp_path / "k4", mirrored(), grad_accum_steps=4)
+    k4, _ = _weights_after(data, tmp_path / "k4", mirrored(), grad_accum_steps=4,
+                           steps_per_loop=2)
     _assert_same(k1, k4)
 
 
 def test_two_replicas_equal_one_device(data, tmp_path):
+    """The replicated run under XLA micro-steps, in host loops of 2 then 1."""
     single, _ = _weights_after(data, tmp_path / "one", one_device(), steps=3)
-    replicated, trainer = _weights_after(data, tmp_path / "two", mirrored(), steps=3)
+    replicated, trainer = _weights_after(data, tmp_path / "two", mirrored(), steps=3,
+                                         steps_per_loop=2, jit_compile=True)
     assert trainer.strategy.num_replicas_in_sync == 2
     _assert_same(single, replicated)
     initial = make_trainer(*data, tmp_path / "init", one_device(), train_steps=1)
     assert not np.allclose(initial.model.weights[0].numpy(), single[0])  # weights moved
 
 
-@pytest.mark.parametrize("strategy, k, jit", [(one_device, 4, True), (mirrored, 1, True),
-                                               (mirrored, 4, False)])
-def test_steps_per_loop_gives_the_weights_of_one_step_per_call(data, tmp_path, strategy, k,
-                                                               jit):
+def test_steps_per_loop_gives_the_weights_of_one_step_per_call(data, tmp_path):
     """Loops of 3 (cut to 2 at the checkpoint every 2 steps, and to 1 at the end) train
     exactly as one step per host call, and checkpoint and count examples at the same
-    steps."""
+    steps. Mirrored replicas in loops: the two tests above."""
     runs = {}
     for per_loop in (1, 3):
         weights, trainer = _weights_after(
-            data, tmp_path / str(per_loop), strategy(), steps=5, grad_accum_steps=k,
-            jit_compile=jit, steps_per_loop=per_loop, checkpoint_every=2)
+            data, tmp_path / str(per_loop), one_device(), steps=5, grad_accum_steps=4,
+            jit_compile=True, steps_per_loop=per_loop, checkpoint_every=2)
         runs[per_loop] = weights, int(trainer.examples_seen.numpy()), sorted(
             os.listdir(tmp_path / str(per_loop) / "checkpoints"))
     _assert_same(runs[1][0], runs[3][0], atol=1e-6)
