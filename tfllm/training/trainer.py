@@ -160,7 +160,9 @@ class Trainer:
         num_steps = tf.constant(num_steps, tf.int32)  # a tensor: one trace for any length
         if multi_worker is None:
             return self._train_loop(iterator, num_steps)
-        # Saves and exits when preempted.
+        # Saves and exits when preempted. The handler counts calls, not steps; every
+        # worker makes the same calls (loop lengths follow from the step), so the
+        # workers still agree on the call to save after.
         return multi_worker.run(self._train_loop, iterator, num_steps)
 
     def _examples_at_resume(self):
