@@ -127,6 +127,21 @@ def _keras_hub_backbone(family, config):
     return keras_hub.models.BertBackbone(**kwargs)
 
 
+class _BatchClock(keras.callbacks.Callback):
+    """Times `fit` from the end of its first execution to the end of its last: the
+    iterator's start and the epoch's set-up are left out, as they are for tfllm."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def seconds(self):
+        return self.ends[-1] - self.ends[0]
+
+
 def _fit_rate(family, config, batch, data_dir, steps_per_execution):
     """Tokens/s of keras-hub's task model through `fit`, as its users train it."""
     backbone = _keras_hub_backbone(family, config)
@@ -147,21 +162,6 @@ def _fit_rate(family, config, batch, data_dir, steps_per_execution):
     task.fit(dataset(FLAGS.steps + steps_per_execution), epochs=1, verbose=0,
              callbacks=[clock])
     return _tokens(batch, config, FLAGS.steps) / clock.seconds(), task
-
-
-class _BatchClock(keras.callbacks.Callback):
-    """Times `fit` from the end of its first execution to the end of its last: the
-    iterator's start and the epoch's set-up are left out, as they are for tfllm."""
-
-    def __init__(self):
-        super().__init__()
-        self.ends = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.ends.append(time.perf_counter())
-
-    def seconds(self):
-        return self.ends[-1] - self.ends[0]
 
 
 def _compiled_step_rate(model, family, config, batch, data_dir):

@@ -19,6 +19,7 @@ def test_defaults_are_valid():
     ({"train_steps": 0}, "--train_steps must be at least 1 (got 0)"),
     ({"global_batch_size": -4}, "--global_batch_size must be at least 1 (got -4)"),
     ({"grad_accum_steps": 0}, "--grad_accum_steps must be at least 1"),
+    ({"steps_per_loop": 0}, "--steps_per_loop must be at least 1 (got 0)"),
     ({"log_every": 0}, "--log_every must be at least 1"),
     ({"eval_steps": 0}, "--eval_steps must be at least 1"),
     ({"checkpoint_every": 0}, "--checkpoint_every must be at least 1"),
