@@ -25,7 +25,7 @@ REQUESTS = ["Computers are", "Work is"]
 
 
 def create_pipeline(root, destination, data, pretrain, metric="perplexity", threshold=None,
-                    baseline=None, min_examples=100, export_flags=(), beam_args=()):
+                    baseline=None, min_examples=100, export_flags=(), beam_args=(), gates=()):
     examples = ExampleGen(data, beam_args)
     statistics = StatisticsGen(examples.outputs["examples"])
     validated = ExampleValidator(statistics.outputs["statistics"], examples.outputs["examples"],
@@ -33,7 +33,7 @@ def create_pipeline(root, destination, data, pretrain, metric="perplexity", thre
     trainer = Trainer(examples.outputs["examples"], pretrain,
                       anomalies=validated.outputs["anomalies"])
     evaluator = Evaluator(trainer.outputs["model"], metric, threshold, baseline,
-                          push_name=NAME)
+                          push_name=NAME, gates=gates)
     infra = InfraValidator(trainer.outputs["model"], NAME, REQUESTS, export_flags)
     pusher = Pusher(evaluator.outputs["evaluation"], infra.outputs["infra_blessing"],
                     destination)
@@ -49,6 +49,8 @@ flags.DEFINE_multi_string("data_arg", [], "Extra preprocessing flag (repeat).")
 flags.DEFINE_multi_string("pretrain_arg", [], "Extra pretraining flag (repeat).")
 flags.DEFINE_float("max_perplexity", None, "Evaluator: absolute perplexity threshold.")
 flags.DEFINE_string("baseline", "", "Evaluator: a baseline to beat, e.g. bigram ('' none).")
+flags.DEFINE_multi_string("gate", [], "Evaluator: a quality gate the model must pass, e.g. "
+                          "'perplexity <= 0.75 * bigram' (repeat; see tfllm/evaluation/gates.py).")
 flags.DEFINE_integer("max_new_tokens", 32, "Tokens the exported generator's default makes.")
 flags.DEFINE_integer("min_examples", 100, "ExampleValidator: fewest train examples.")
 flags.DEFINE_multi_string("beam_arg", [], "Beam pipeline option for the data job.")
@@ -63,7 +65,7 @@ def main(argv):
         read_flagfile(FLAGS.data_flagfile, *FLAGS.data_arg),
         read_flagfile(FLAGS.pretrain_flagfile, *FLAGS.pretrain_arg),
         threshold=FLAGS.max_perplexity, baseline=FLAGS.baseline or None,
-        min_examples=FLAGS.min_examples,
+        min_examples=FLAGS.min_examples, gates=FLAGS.gate,
         export_flags=[f"--max_new_tokens={FLAGS.max_new_tokens}"], beam_args=FLAGS.beam_arg)
     run_and_report(pipeline)
 

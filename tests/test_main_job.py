@@ -51,12 +51,14 @@ def _write_flag_files(directory):
         paths[name].write_text("# a test's tiny settings\n" + "\n".join(lines) + "\n")
     gpt = directory / "pipeline_gpt.flags"
     gpt.write_text(f"--data_flagfile={paths['data_gpt']}\n--pretrain_flagfile={paths['gpt']}\n"
-                   "--max_perplexity=1e6\n--max_new_tokens=8\n--min_examples=10\n")
+                   "--max_perplexity=1e6\n--gate=perplexity <= 1e6 * bigram\n"
+                   "--max_new_tokens=8\n--min_examples=10\n")
     bert = directory / "pipeline_bert.flags"
     bert.write_text(f"--pretrain_data_flagfile={paths['data_bert']}\n"
                     f"--pretrain_flagfile={paths['bert']}\n"
                     f"--classify_data_flagfile={paths['data_classify']}\n"
-                    f"--finetune_flagfile={paths['classify']}\n--baseline=\n--min_examples=10\n")
+                    f"--finetune_flagfile={paths['classify']}\n--baseline=\n--min_examples=10\n"
+                    "--pretrain_gate=accuracy>=unigram-1\n--gate=accuracy>=0\n")
     return gpt, bert
 
 
@@ -94,7 +96,7 @@ def test_both_pipelines_run_push_and_the_server_answers(runs):
     root, first, states, _ = runs
     assert set(states["gpt_pretrain"].values()) == {"ran"}
     assert set(states["bert_pretrain_finetune"].values()) == {"ran"}
-    assert len(states["bert_pretrain_finetune"]) == 12
+    assert len(states["bert_pretrain_finetune"]) == 13
     for name in ("gpt_generator", "bert_classifier"):
         assert f": pushed as {root / 'export' / name / '1'}" in first.stdout
         assert os.path.exists(root / "export" / name / "1" / "saved_model.pb")
@@ -105,6 +107,9 @@ def test_both_pipelines_run_push_and_the_server_answers(runs):
     assert label in ("science", "work")
     assert "TensorBoard logs:" in first.stdout and "metrics.json" in first.stdout
     assert "plots: training_curves.png" in first.stdout
+    for gate in ("perplexity <= 1e6 * bigram", "accuracy>=unigram-1", "accuracy>=0"):
+        assert f"  gate {gate}: " in first.stdout
+    assert first.stdout.count("(passed)") == 4  # with --max_perplexity's, and none failed
 
 
 def test_the_rerun_comes_from_the_cache_and_answers_the_same(runs):
@@ -115,29 +120,73 @@ def test_the_rerun_comes_from_the_cache_and_answers_the_same(runs):
     assert sorted(os.listdir(root / "export" / "gpt_generator")) == ["1"]
 
 
-def _evaluate(root, tmp_path, **criteria):
-    store = MetadataStore(str(root / "artifacts" / "gpt_pretrain" / "metadata.sqlite"))
-    (model_uri, _), = store.artifacts_of_type("Model")
-    evaluator = Evaluator(None, "perplexity", push_name="gpt_generator", **criteria)
+def _evaluate(root, tmp_path, pipeline="gpt_pretrain", metric="perplexity",
+              push_name="gpt_generator", **criteria):
+    store = MetadataStore(str(root / "artifacts" / pipeline / "metadata.sqlite"))
+    model_uri = store.artifacts_of_type("Model")[-1][0]  # the oldest: BERT's pretrained one
+    evaluator = Evaluator(None, metric, push_name=push_name, **criteria)
     output = str(tmp_path / "evaluation")
     properties = evaluator.execute({"model": Artifact(model_uri, "Model", "")},
                                    {"evaluation": output}, Context(None, store, print))
-    return output, properties["evaluation"]
+    with open(os.path.join(output, "metrics.json")) as f:
+        metrics = json.load(f)
+    return output, properties["evaluation"], metrics
 
 
 def test_the_evaluator_blesses_only_what_meets_every_criterion(runs, tmp_path):
     root, *_ = runs
-    output, verdict = _evaluate(root, tmp_path, threshold=1.0, baseline="bigram")
+    output, verdict, metrics = _evaluate(root, tmp_path, threshold=1.0, baseline="bigram")
     assert not verdict["blessed"] and os.path.exists(os.path.join(output, NOT_BLESSED))
-    assert any("misses the threshold 1.0" in reason for reason in verdict["reasons"])
+    assert any(r.startswith("perplexity <= 1.0 failed: ") for r in verdict["reasons"])
     # The pushed model's perplexity is found through the lineage: the same model ties it.
-    with open(os.path.join(output, "metrics.json")) as f:
-        metrics = json.load(f)["results"]
-    assert verdict["pushed_model_metric"] == pytest.approx(metrics["model"]["perplexity"])
-    bigram_beaten = metrics["model"]["perplexity"] < metrics["bigram"]["perplexity"]
-    assert any("does not beat bigram" in r for r in verdict["reasons"]) != bigram_beaten
-    output, verdict = _evaluate(root, tmp_path / "loose", threshold=1e6)
+    results = metrics["results"]
+    assert verdict["pushed_model_metric"] == pytest.approx(results["model"]["perplexity"])
+    bigram_beaten = results["model"]["perplexity"] < results["bigram"]["perplexity"]
+    assert any(r.startswith("perplexity < bigram failed") for r in verdict["reasons"]) \
+        != bigram_beaten
+    output, verdict, _ = _evaluate(root, tmp_path / "loose", threshold=1e6)
     assert verdict["blessed"] and os.path.exists(os.path.join(output, BLESSED))
+
+
+def test_the_gpt_gate_against_the_bigram_is_computed_from_the_evaluation(runs, tmp_path):
+    root, *_ = runs
+    output, verdict, metrics = _evaluate(root, tmp_path, gates=["perplexity<=0.75*bigram"])
+    results = metrics["results"]
+    (gate,) = metrics["gates"]
+    assert gate == verdict["gates"][0]
+    assert gate["value"] == results["model"]["perplexity"]
+    assert gate["bound"] == pytest.approx(0.75 * results["bigram"]["perplexity"])
+    assert gate["passed"] == (results["model"]["perplexity"]
+                              <= 0.75 * results["bigram"]["perplexity"])
+    assert verdict["blessed"] == gate["passed"]
+    assert os.path.exists(os.path.join(output, BLESSED if gate["passed"] else NOT_BLESSED))
+
+
+def test_the_masked_lm_gate_blesses_and_refuses_the_pretrained_bert(runs, tmp_path):
+    root, *_ = runs
+    gates = ["accuracy >= unigram + 0.10", "accuracy >= unigram - 1", "accuracy >= unigram + 1"]
+    output, verdict, metrics = _evaluate(root, tmp_path, "bert_pretrain_finetune", "accuracy",
+                                         None, gates=gates)
+    results = metrics["results"]
+    bounds = [results["unigram"]["accuracy"] + margin for margin in (0.10, -1, 1)]
+    assert [g["bound"] for g in metrics["gates"]] == pytest.approx(bounds)
+    passed = [results["model"]["accuracy"] >= bound for bound in bounds]
+    assert [g["passed"] for g in metrics["gates"]] == passed and passed[1:] == [True, False]
+    assert not verdict["blessed"]
+    assert verdict["reasons"][-1].startswith("accuracy >= unigram + 1 failed: ")
+    output, verdict, _ = _evaluate(root, tmp_path / "loose", "bert_pretrain_finetune",
+                                   "accuracy", None, gates=gates[1:2])
+    assert verdict["blessed"] and os.path.exists(os.path.join(output, BLESSED))
+
+
+def test_a_gate_that_cannot_be_read_stops_the_pipeline_before_any_work(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.gpt_pretrain", f"--pipeline_root={tmp_path / 'p'}",
+         "--gate=perplexity is low"], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 2
+    assert "Cannot read the gate 'perplexity is low'" in result.stderr
+    assert not os.path.exists(tmp_path / "p")
 
 
 @pytest.mark.parametrize("args, message", [

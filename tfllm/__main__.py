@@ -125,13 +125,17 @@ def main(argv):
     records = [_run_pipeline(name) for name in FLAGS.pipelines]
     print("\n=== results ===")
     for record in records:
-        (evaluation,) = _outputs(record, "ModelEvaluation")
+        evaluations = _outputs(record, "ModelEvaluation")
         (pushed,) = _outputs(record, "PushedModel")
         p = pushed["properties"]
-        metric = next(f"{k} {v:.4g}" for k, v in evaluation["properties"].items()
+        metric = next(f"{k} {v:.4g}" for k, v in evaluations[-1]["properties"].items()
                       if isinstance(v, float) and k != "pushed_model_metric")
         print(f"{p['name']} ({metric}): " + (f"pushed as {p['path']}" if p["pushed"] else
                                              "not pushed: " + "; ".join(p["reasons"])))
+        for evaluation in evaluations:
+            for gate in evaluation["properties"].get("gates", []):
+                print(f"  gate {gate['gate']}: {gate['value']:.4g} against {gate['bound']:.4g}"
+                      f" ({'passed' if gate['passed'] else 'failed'})")
     served = [model for _, model in (PIPELINES[name] for name in FLAGS.pipelines)
               if versions.versions(os.path.join(FLAGS.export_base, model))]
     if not served:

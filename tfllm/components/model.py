@@ -7,6 +7,8 @@ import os
 import shutil
 
 from tfllm.components.base import Component, ComponentError, run_module
+from tfllm.evaluation.gates import Gate
+from tfllm.evaluation.gates import reason as gate_reason
 from tfllm.text.tokenizers import copy_tokenizer, load_tokenizer, resolve
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
@@ -96,52 +98,60 @@ def pushed_metric(store, push_name, metric):
 
 
 class Evaluator(Component):
-    """Metrics with baselines (`tfllm.evaluate`), and a blessing only when `metric`
-    meets `threshold`, beats the `baseline` named (e.g. majority_class, bigram) when
-    one is, and is no worse than the model currently pushed as `push_name`."""
+    """Metrics with baselines (`tfllm.evaluate`), and a blessing only when every gate
+    passes (`tfllm.evaluation.gates`, e.g. 'accuracy >= unigram + 0.10') and `metric`
+    is no worse than the model currently pushed as `push_name`. `threshold` and
+    `baseline` are shorthands for the gates `metric >= threshold` and `metric >
+    baseline` (the other way round for losses)."""
 
     OUTPUTS = {"evaluation": "ModelEvaluation"}
 
     def __init__(self, model, metric, threshold=None, baseline=None, push_name=None,
-                 component_id="Evaluator"):
+                 gates=(), component_id="Evaluator"):
+        lower = metric in LOWER_IS_BETTER
+        texts = list(gates)
+        if threshold is not None:
+            texts.append(f"{metric} {'<=' if lower else '>='} {threshold}")
+        if baseline:
+            texts.append(f"{metric} {'<' if lower else '>'} {baseline}")
+        for text in texts:  # a gate that cannot be read stops the pipeline before any work
+            Gate.parse(text)
         super().__init__(component_id, inputs={"model": model}, parameters={
-            "metric": metric, "threshold": threshold, "baseline": baseline,
-            "push_name": push_name})
+            "metric": metric, "gates": texts, "push_name": push_name})
 
     def execute(self, inputs, outputs, context):
         run_module("tfllm.evaluate", [f"--model_dir={inputs['model'].uri}",
                                       f"--output_dir={outputs['evaluation']}"], context)
-        with open(os.path.join(outputs["evaluation"], "metrics.json")) as f:
-            results = json.load(f)["results"]
+        metrics_path = os.path.join(outputs["evaluation"], "metrics.json")
+        with open(metrics_path) as f:
+            evaluation = json.load(f)
+        results = evaluation["results"]
         p = self.parameters
         metric = p["metric"]
         if metric not in results["model"]:
             known = sorted(k for k, v in results["model"].items() if isinstance(v, float))
             raise ComponentError(f"The evaluation has no metric {metric!r}; it has {known}.")
         value = results["model"][metric]
-        lower = metric in LOWER_IS_BETTER
-        better = (lambda a, b: a <= b) if lower else (lambda a, b: a >= b)
-        reasons = []
-        if p["threshold"] is not None and not better(value, p["threshold"]):
-            reasons.append(f"{metric} {value:.4f} misses the threshold {p['threshold']}")
-        if p["baseline"]:
-            reference = results.get(p["baseline"], {}).get(metric)
-            if reference is None:
-                raise ComponentError(f"No baseline {p['baseline']!r} with {metric!r} in the "
-                                     f"evaluation; it has {sorted(results)}.")
-            if not better(value, reference) or value == reference:  # must strictly beat it
-                reasons.append(f"{metric} {value:.4f} does not beat {p['baseline']} "
-                               f"({reference:.4f})")
+        outcomes = [Gate.parse(text).check(results) for text in p["gates"]]
+        reasons = [gate_reason(outcome) for outcome in outcomes if not outcome["passed"]]
         current = pushed_metric(context.store, p["push_name"], metric) if p["push_name"] \
             else None
+        better = (lambda a, b: a <= b) if metric in LOWER_IS_BETTER else (lambda a, b: a >= b)
         if current is not None and not better(value, current):
             reasons.append(f"{metric} {value:.4f} is worse than the pushed model's "
                            f"{current:.4f}")
         blessed = not reasons
+        evaluation["gates"] = outcomes  # metrics.json says which gate passed, by how much
+        with open(metrics_path, "w") as f:
+            json.dump(evaluation, f, indent=2)
         with open(os.path.join(outputs["evaluation"], BLESSED if blessed else NOT_BLESSED),
                   "w") as f:
             f.write("\n".join(reasons) + "\n")
+        for outcome in outcomes:
+            context.log(f"  gate {outcome['gate']}: {outcome['value']:.4f} against "
+                        f"{outcome['bound']:.4f}, " + ("passed" if outcome["passed"]
+                                                       else "failed"))
         context.log(f"  {metric} = {value:.4f}: " + ("blessed" if blessed else
                                                      "not blessed (" + "; ".join(reasons) + ")"))
         return {"evaluation": {"blessed": blessed, metric: value, "reasons": reasons,
-                               "pushed_model_metric": current}}
+                               "gates": outcomes, "pushed_model_metric": current}}

@@ -72,24 +72,29 @@ def _jsonable(value):
 
 
 class Pusher(Component):
-    """Publishes a model blessed by both Evaluator and InfraValidator: the validated
-    SavedModel is copied to `destination/NAME/VERSION/` under a hidden name and
-    renamed into place. An unblessed model is recorded as not pushed."""
+    """Publishes a model blessed by both Evaluator and InfraValidator (and, given
+    `base_evaluation`, by the evaluation of the pretrained model it was fine-tuned
+    from): the validated SavedModel is copied to `destination/NAME/VERSION/` under a
+    hidden name and renamed into place. An unblessed model is recorded as not pushed."""
 
     OUTPUTS = {"pushed_model": "PushedModel"}
 
-    def __init__(self, evaluation, infra_blessing, destination, component_id="Pusher"):
+    def __init__(self, evaluation, infra_blessing, destination, base_evaluation=None,
+                 component_id="Pusher"):
         super().__init__(component_id, inputs={"evaluation": evaluation,
-                                               "infra_blessing": infra_blessing},
+                                               "infra_blessing": infra_blessing,
+                                               "base_evaluation": base_evaluation},
                          parameters={"destination": os.path.abspath(destination)})
 
     def execute(self, inputs, outputs, context):
         evaluation, infra = inputs["evaluation"], inputs["infra_blessing"]
         name = infra.properties["name"]
         reasons = []
-        if not evaluation.properties.get("blessed"):
-            reasons.append("the Evaluator did not bless it: "
-                           + "; ".join(evaluation.properties.get("reasons", [])))
+        for key, who in (("base_evaluation", "the pretrained model's evaluation"),
+                         ("evaluation", "the Evaluator")):
+            if key in inputs and not inputs[key].properties.get("blessed"):
+                reasons.append(f"{who} did not bless it: "
+                               + "; ".join(inputs[key].properties.get("reasons", [])))
         if not infra.properties.get("blessed"):
             reasons.append("the InfraValidator did not bless it")
         os.makedirs(outputs["pushed_model"])
