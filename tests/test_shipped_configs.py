@@ -57,3 +57,15 @@ def test_the_pipelines_flag_files_point_at_shipped_flag_files():
                           if line.startswith("--") and "_flagfile=" in line]
         assert referenced and all(os.path.isfile(os.path.join(REPO, path))
                                   for path in referenced), referenced
+
+
+def test_the_pipelines_gates_can_be_read():
+    from tfllm.evaluation.gates import Gate
+    gates = []
+    for name in sorted(n for n in os.listdir(CONFIGS) if n.startswith("pipeline_")):
+        with open(os.path.join(CONFIGS, name)) as f:
+            gates += [line.split("=", 1)[1].strip() for line in f
+                      if line.startswith(("--gate=", "--pretrain_gate="))]
+    assert len(gates) >= 3  # the main job's three (issue 17), at least
+    for text in gates:
+        Gate.parse(text)
