@@ -109,6 +109,7 @@ def test_both_pipelines_run_push_and_the_server_answers(runs):
     assert "plots: training_curves.png" in first.stdout
     for gate in ("perplexity <= 1e6 * bigram", "accuracy>=unigram-1", "accuracy>=0"):
         assert f"  gate {gate}: " in first.stdout
+    assert "bert_classifier (accuracy " in first.stdout
     assert first.stdout.count("(passed)") == 4  # with --max_perplexity's, and none failed
 
 

@@ -128,7 +128,9 @@ def main(argv):
         evaluations = _outputs(record, "ModelEvaluation")
         (pushed,) = _outputs(record, "PushedModel")
         p = pushed["properties"]
-        metric = next(f"{k} {v:.4g}" for k, v in evaluations[-1]["properties"].items()
+        (final,) = [c["outputs"]["evaluation"] for c in record["components"]
+                    if c["id"] == "Evaluator"]  # the pushed model's, not PretrainEvaluator's
+        metric = next(f"{k} {v:.4g}" for k, v in final["properties"].items()
                       if isinstance(v, float) and k != "pushed_model_metric")
         print(f"{p['name']} ({metric}): " + (f"pushed as {p['path']}" if p["pushed"] else
                                              "not pushed: " + "; ".join(p["reasons"])))
