@@ -3,9 +3,10 @@
 corpus -> BERT pretraining data -> BERT pretraining -> its masked-LM evaluation
 against the unigram baseline (`--pretrain_gate`) -> task data (with the pretraining
 vocabulary) -> fine-tuning (full or LoRA) -> evaluation (`--gate`) -> infra
-validation -> push as `--push_name`, only if both evaluations blessed. The task is the task data's flag file: text or
-pair classification (configs/data_classify.flags, data_pairs.flags) or regression
-(data_similarity.flags, with --metric=pearson --baseline=tfidf_ridge_regression).
+validation -> push as `--push_name`, only if both evaluations blessed. The task is
+the task data's flag file: text or pair classification (configs/data_classify.flags,
+data_pairs.flags) or regression (data_similarity.flags, with --metric=pearson
+--baseline=tfidf_ridge_regression).
 With `--start_from=CONVERTED_DIR` (a published BERT made a tfllm model by
 `tfllm.convert`) the pretraining stages are replaced by importing that model, and the
 task data uses its vocabulary.
