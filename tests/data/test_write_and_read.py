@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 
 import apache_beam as beam
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfllm.data import output, readers, schema
+from tfllm.data.bert_examples import BertExampleConfig, mask_tokens
 from tfllm.data.write import WriteTFRecords, split_of
 from tfllm.errors import ConfigError
 
@@ -28,12 +30,14 @@ def _write(directory, examples, shards, features=GPT_FEATURES, split="train"):
     return sorted(f for f in os.listdir(directory) if f.endswith(".tfrecord.gz"))
 
 
-def _dataset_dir(tmp_path, kind, features, train, eval_=()):
+def _dataset_dir(tmp_path, kind, features, train, eval_=(), max_predictions=3):
     directory = tmp_path / kind
     files = {"train": _write(directory, train, 3, features, "train"),
              "eval": _write(directory, list(eval_), 1, features, "eval") if eval_ else []}
     manifest = {"kind": kind, "schema": schema.to_manifest(features),
                 "splits": {s: {"files": f, "examples": 0} for s, f in files.items()},
+                "config": {"examples": {"masked_lm_prob": 0.15,
+                                        "max_predictions_per_seq": max_predictions}},
                 "tokenizer": {"vocab_size": 100, "special_ids": {
                     "pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}}}
     (directory / "manifest.json").write_text(json.dumps(manifest))
@@ -103,6 +107,7 @@ def test_bert_reader_static_and_dynamic_masking(tmp_path):
     features, labels = next(iter(readers.make_dataset(data_dir, "train", 64, shuffle=False)))
     ids = np.array(unmasked["input_ids"])
     positions = features["mask_positions"].numpy()
+    assert positions.shape == (64, 3)  # the data's max_predictions_per_seq
     weights = labels["mlm_weights"].numpy()
     for row in range(64):
         real = positions[row][weights[row] > 0]
@@ -110,6 +115,56 @@ def test_bert_reader_static_and_dynamic_masking(tmp_path):
         assert set(real) <= set(range(1, 7))  # never [CLS], [SEP] or padding
         np.testing.assert_array_equal(labels["mlm_ids"].numpy()[row][weights[row] > 0],
                                       ids[real])
+
+
+def test_unmasked_ids_undo_static_masking():
+    rng = random.Random(7)
+    config = BertExampleConfig(sequence_length=16, masked_lm_prob=0.3, max_predictions_per_seq=5)
+    special = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
+    originals, parsed = [], {"input_ids": [], "masked_lm_positions": [], "masked_lm_ids": [],
+                             "masked_lm_weights": []}
+    for _ in range(8):
+        tokens = [2] + [rng.randint(5, 99) for _ in range(12)] + [3]
+        masked, positions, labels = mask_tokens(tokens, config, special, 100, rng)
+        fill = 5 - len(positions)
+        originals.append(tokens + [0, 0])
+        parsed["input_ids"].append(masked + [0, 0])
+        parsed["masked_lm_positions"].append(positions + [0] * fill)
+        parsed["masked_lm_ids"].append(labels + [0] * fill)
+        parsed["masked_lm_weights"].append([1.0] * len(positions) + [0.0] * fill)
+    parsed = {name: tf.constant(value) for name, value in parsed.items()}
+    assert parsed["input_ids"].numpy().tolist() != originals
+    assert readers.unmasked_ids(parsed).numpy().tolist() == originals
+
+
+def test_reader_remasks_static_data_at_the_rate_asked(tmp_path):
+    """--mlm_mask_rate: a training batch of statically masked data is masked anew at the
+    trainer's rate; the labels are the original tokens, never the written [MASK]."""
+    static = schema.feature_lengths("bert", 16, 2)
+    original = [2] + list(range(50, 62)) + [3, 0, 0]
+    written = list(original)
+    written[3] = 4  # the data's own mask, label 52
+    example = {"input_ids": written, "input_mask": [1] * 14 + [0] * 2,
+               "segment_ids": [0] * 16, "next_sentence_labels": [0],
+               "masked_lm_positions": [3, 0], "masked_lm_ids": [52, 0],
+               "masked_lm_weights": [1.0, 0.0]}
+    data_dir = _dataset_dir(tmp_path, "bert", static, [(f"k{i}", example) for i in range(64)],
+                            max_predictions=2)
+    masker = readers.dynamic_masker(readers.load_manifest(data_dir, "train"), 0.5, 8)
+    features, labels = next(iter(readers.make_dataset(data_dir, "train", 64, shuffle=False,
+                                                      masker=masker)))
+    positions = features["mask_positions"].numpy()
+    weights = labels["mlm_weights"].numpy()
+    tokens = features["token_ids"].numpy()
+    assert positions.shape == (64, 8)
+    selected = [positions[row][weights[row] > 0] for row in range(64)]
+    assert 4 < np.mean([len(s) for s in selected]) <= 8  # 12 selectable tokens at 0.5, capped
+    for row, chosen in enumerate(selected):
+        assert set(chosen) <= set(range(1, 13))
+        np.testing.assert_array_equal(labels["mlm_ids"].numpy()[row][weights[row] > 0],
+                                      np.array(original)[chosen])
+        kept = [i for i in range(16) if i not in set(chosen)]
+        np.testing.assert_array_equal(tokens[row][kept], np.array(original)[kept])
 
 
 def test_reader_errors_name_the_problem(tmp_path):

@@ -27,6 +27,8 @@ def test_defaults_are_valid():
     ({"warmup_steps": -1}, "--warmup_steps must not be negative (got -1)"),
     ({"clipnorm": -1.0}, "--clipnorm must not be negative"),
     ({"freeze_layers": -2}, "--freeze_layers must not be negative"),
+    ({"mlm_max_predictions": -1}, "--mlm_max_predictions must not be negative"),
+    ({"mlm_mask_rate": 1.0}, "--mlm_mask_rate must be in [0, 1) (got 1.0)"),
     ({"learning_rate": 0.0}, "--learning_rate must be positive (got 0.0)"),
     ({"encoder_lr_multiplier": 0.0}, "--encoder_lr_multiplier must be positive"),
     ({"optimizer": "sgd"}, "unknown --optimizer='sgd' (choose adamw or lamb)"),

@@ -64,6 +64,12 @@ def test_init_checkpoint_without_checkpoint(classify_data, tmp_path):
                      init_checkpoint=str(tmp_path))
 
 
+def test_mlm_masking_needs_bert_data(classify_data, tmp_path):
+    with pytest.raises(ConfigError, match="--mlm_mask_rate and --mlm_max_predictions are "
+                       "for BERT pretraining data; .* holds classify examples"):
+        make_trainer(*classify_data, tmp_path / "m", one_device(), mlm_mask_rate=0.3)
+
+
 def test_lora_fine_tuning_keeps_the_base_and_writes_the_adapter(pretrained, classify_data,
                                                                 tmp_path):
     model_dir, weights = pretrained

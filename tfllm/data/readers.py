@@ -51,11 +51,25 @@ def _records(files, input_context, shuffle, seed, cycle_length, deterministic):
     return dataset
 
 
+def unmasked_ids(parsed):
+    """The token ids before static masking: each masked position gets its label back,
+    so a training batch can be masked anew (dynamic masking over static data)."""
+    if "masked_lm_positions" not in parsed:
+        return parsed["input_ids"]
+    selected = parsed["masked_lm_weights"] > 0
+    positions = parsed["masked_lm_positions"]
+    rows = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
+    indices = tf.stack([tf.boolean_mask(rows, selected), tf.boolean_mask(positions, selected)],
+                       axis=1)
+    return tf.tensor_scatter_nd_update(parsed["input_ids"], indices,
+                                       tf.boolean_mask(parsed["masked_lm_ids"], selected))
+
+
 def _bert_inputs(parsed, dynamic_masker):
     features = {"token_ids": parsed["input_ids"], "segment_ids": parsed["segment_ids"],
                 "padding_mask": parsed["input_mask"]}
     if dynamic_masker is not None:
-        masked = dynamic_masker(parsed["input_ids"])
+        masked = dynamic_masker(unmasked_ids(parsed))
         features["token_ids"] = masked["token_ids"]
         features["mask_positions"] = masked["mask_positions"]
         labels = {"mlm_ids": masked["mask_ids"], "mlm_weights": masked["mask_weights"]}
@@ -87,13 +101,16 @@ def _task_inputs(parsed):
              "padding_mask": parsed["input_mask"]}, labels)
 
 
-def dynamic_masker(manifest, masked_lm_prob=0.15, max_predictions_per_seq=20):
-    """keras-hub's mask generator set up for the manifest's WordPiece vocabulary."""
+def dynamic_masker(manifest, masked_lm_prob=0.0, max_predictions_per_seq=0):
+    """keras-hub's mask generator set up for the manifest's WordPiece vocabulary; the rate
+    and the positions per sequence default to those the data was written with."""
     special = manifest["tokenizer"]["special_ids"]
+    written = manifest["config"]["examples"]
     return keras_hub.layers.MaskedLMMaskGenerator(
         vocabulary_size=manifest["tokenizer"]["vocab_size"],
-        mask_selection_rate=masked_lm_prob, mask_token_id=special["mask"],
-        mask_selection_length=max_predictions_per_seq,
+        mask_selection_rate=masked_lm_prob or written["masked_lm_prob"],
+        mask_token_id=special["mask"],
+        mask_selection_length=max_predictions_per_seq or written["max_predictions_per_seq"],
         unselectable_token_ids=[special["pad"], special["cls"], special["sep"]],
         mask_token_rate=0.8, random_token_rate=0.1)
 
@@ -126,7 +143,9 @@ def make_dataset(data_dir, split, batch_size, input_context=None, shuffle=None, 
     `batch_size` is per input pipeline; with an `input_context`, pass
     `input_context.get_per_replica_batch_size(global_batch_size)`. Training
     defaults (shuffle, repeat) apply to the train split; eval reads once in order.
-    BERT data written without static masks needs a `masker` (`dynamic_masker`).
+    BERT data written without static masks is masked with the data's rate unless a
+    `masker` (`dynamic_masker`) is given; with static masks, a `masker` re-masks each
+    batch (the written masks are undone first).
     `exclude_files` (paths) are left out, e.g. the `corrupt_files` a user chose to skip.
     `skip_examples` records of this input pipeline are dropped before batching: a resumed
     run continues at the same example whatever its batch size (the record order depends

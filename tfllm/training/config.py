@@ -15,7 +15,7 @@ LR_DECAYS = ("linear", "cosine")
 _AT_LEAST_ONE = ("train_steps", "global_batch_size", "grad_accum_steps", "steps_per_loop",
                  "log_every", "eval_steps", "checkpoint_every", "keep_checkpoints")
 _NON_NEGATIVE = ("warmup_steps", "eval_every", "weight_decay", "clipnorm", "peak_tflops",
-                 "lora_rank", "lora_alpha", "freeze_layers")
+                 "lora_rank", "lora_alpha", "freeze_layers", "mlm_max_predictions")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     peak_tflops: float = 0.0  # 0: measure a matmul peak at start for the MFU estimate
     skip_corrupt_files: bool = False  # train without truncated/corrupted shards (else: fail)
+    # BERT pretraining: >0 masks each training batch anew at this rate (dynamic masking,
+    # also over statically masked data); evaluation keeps the masks the data was written with.
+    mlm_mask_rate: float = 0.0
+    mlm_max_predictions: int = 0  # masked positions per sequence; 0: the data's
     # Fine-tuning.
     init_checkpoint: str = ""  # a tfllm model_dir (or checkpoint prefix) to start the backbone from
     lora_rank: int = 0  # >0: train only LoRA adapters (and the head)
@@ -63,6 +67,8 @@ class TrainConfig:
         if not self.encoder_lr_multiplier > 0:
             problems.append("--encoder_lr_multiplier must be positive "
                             f"(got {self.encoder_lr_multiplier})")
+        if not 0 <= self.mlm_mask_rate < 1:
+            problems.append(f"--mlm_mask_rate must be in [0, 1) (got {self.mlm_mask_rate})")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown --optimizer={self.optimizer!r} (choose "
                             f"{' or '.join(OPTIMIZERS)})")

@@ -17,12 +17,17 @@ def train_iterator(strategy, config, examples_seen, exclude_files):
     function of the seed, so skipping the consumed records restores the exact position,
     also after the global batch size, accumulation or replica count changed (reading is
     hundreds of times faster than training). Each worker consumed an equal share.
+    With --mlm_mask_rate, BERT batches are masked anew at that rate.
     """
+    masker = None
+    if config.mlm_mask_rate:
+        masker = readers.dynamic_masker(readers.load_manifest(config.data_dir, "train"),
+                                        config.mlm_mask_rate, config.mlm_max_predictions)
     return iter(strategy.distribute_datasets_from_function(
         lambda ctx: readers.make_dataset(
             config.data_dir, "train", ctx.get_per_replica_batch_size(config.global_batch_size),
             input_context=ctx, shuffle=config.shuffle, seed=config.seed,
-            exclude_files=exclude_files,
+            exclude_files=exclude_files, masker=masker,
             skip_examples=examples_seen // ctx.num_input_pipelines)))
 
 

@@ -42,6 +42,10 @@ class Trainer:
             raise ConfigError(
                 f"--global_batch_size={config.global_batch_size} is not divisible by "
                 f"replicas ({replicas}) x --grad_accum_steps ({config.grad_accum_steps}).")
+        if (config.mlm_mask_rate or config.mlm_max_predictions) and manifest["kind"] != "bert":
+            raise ConfigError("--mlm_mask_rate and --mlm_max_predictions are for BERT "
+                              f"pretraining data; {config.data_dir} holds {manifest['kind']} "
+                              "examples.")
         self.task = tasks.task_for(manifest, model_config)
         self._run = run_config.resolved(model_config, config, strategy,
                                         inputs.input_pipelines(strategy))
