@@ -17,10 +17,11 @@ def train_iterator(strategy, config, examples_seen, exclude_files):
     function of the seed, so skipping the consumed records restores the exact position,
     also after the global batch size, accumulation or replica count changed (reading is
     hundreds of times faster than training). Each worker consumed an equal share.
-    With --mlm_mask_rate, BERT batches are masked anew at that rate.
+    With --mlm_mask_rate or --mlm_max_predictions, BERT batches are masked anew (the
+    one not given follows the data).
     """
     masker = None
-    if config.mlm_mask_rate:
+    if config.mlm_mask_rate or config.mlm_max_predictions:
         masker = readers.dynamic_masker(readers.load_manifest(config.data_dir, "train"),
                                         config.mlm_mask_rate, config.mlm_max_predictions)
     return iter(strategy.distribute_datasets_from_function(
