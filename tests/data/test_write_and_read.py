@@ -13,6 +13,8 @@ from tfllm.data import output, readers, schema
 from tfllm.data.bert_examples import BertExampleConfig, mask_tokens
 from tfllm.data.write import WriteTFRecords, split_of
 from tfllm.errors import ConfigError
+from tfllm.training import inputs
+from tfllm.training.config import TrainConfig
 
 GPT_FEATURES = schema.feature_lengths("gpt", 8)
 
@@ -165,6 +167,25 @@ def test_reader_remasks_static_data_at_the_rate_asked(tmp_path):
                                       np.array(original)[chosen])
         kept = [i for i in range(16) if i not in set(chosen)]
         np.testing.assert_array_equal(tokens[row][kept], np.array(original)[kept])
+
+
+def test_trainer_input_remasks_with_max_predictions_alone(tmp_path):
+    """--mlm_max_predictions without --mlm_mask_rate: the trainer's batches are masked
+    anew at the data's own rate (0.15), in that many positions."""
+    static = schema.feature_lengths("bert", 64, 2)
+    tokens = [2] + list(range(10, 72)) + [3]
+    example = {"input_ids": tokens, "input_mask": [1] * 64, "segment_ids": [0] * 64,
+               "next_sentence_labels": [0], "masked_lm_positions": [1, 0],
+               "masked_lm_ids": [10, 0], "masked_lm_weights": [1.0, 0.0]}
+    data_dir = _dataset_dir(tmp_path, "bert", static, [(f"k{i}", example) for i in range(64)],
+                            max_predictions=2)
+    config = TrainConfig(data_dir=data_dir, model_dir=str(tmp_path / "m"),
+                         global_batch_size=64, shuffle=False, mlm_max_predictions=12)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    features, labels = next(inputs.train_iterator(strategy, config, 0, {}))
+    weights = labels["mlm_weights"].numpy()
+    assert features["mask_positions"].shape == (64, 12)
+    assert 7 < weights.sum(axis=1).mean() <= 12  # 62 selectable tokens at 0.15: ~9
 
 
 def test_reader_errors_name_the_problem(tmp_path):
