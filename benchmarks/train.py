@@ -53,6 +53,8 @@ CELLS = {
 FIT_TARGETS = {"gpt_tiny": 1.3, "gpt_small": 1.5, "bert_small": 1.5}
 K4_TARGET = 0.95
 BERT_SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
+# Masked positions per BERT sequence (google-research/bert's 20 at sequence length 128).
+MAX_PREDICTIONS = 20
 
 flags.DEFINE_list("cells", ["gpt_tiny", "bert_tiny", "gpt_small", "bert_small"],
                   f"Shapes to measure, of {', '.join(CELLS)}.")
@@ -87,6 +89,10 @@ def _write_records(family, config, batch, directory):
         _ = pipeline | beam.Create(rows) | WriteTFRecords(directory, "train", 1, features)
     manifest = {"kind": family, "schema": schema.to_manifest(features),
                 "tokenizer": {"vocab_size": vocab, "special_ids": BERT_SPECIAL_IDS},
+                # BERT rows are written unmasked: the reader masks them at this rate,
+                # as it does data written with `--dynamic_masking`.
+                "config": {"examples": {"masked_lm_prob": 0.15,
+                                        "max_predictions_per_seq": MAX_PREDICTIONS}},
                 "splits": {"train": {"files": ["train-00000-of-00001.tfrecord.gz"]},
                            "eval": {"files": ["train-00000-of-00001.tfrecord.gz"]}}}
     with open(os.path.join(directory, "manifest.json"), "w") as f:
