@@ -14,23 +14,19 @@ head, tfllm's BERT does (a little more work for tfllm). Only same-run ratios are
 meaningful on a noisy machine.
 """
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 
-import apache_beam as beam
 import keras
 import keras_hub
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from benchmarks import save
-from tfllm.data import readers, schema
-from tfllm.data.write import WriteTFRecords
+from benchmarks import save, synthetic_records
+from tfllm.data import readers
 from tfllm.models import build_pretraining_model, configs
 from tfllm.models.stats import model_stats
 from tfllm.training import inputs
@@ -52,9 +48,6 @@ CELLS = {
 # Targets (issue 17): tfllm over keras-hub `fit` tokens/s per cell; k=4 over k=1.
 FIT_TARGETS = {"gpt_tiny": 1.3, "gpt_small": 1.5, "bert_small": 1.5}
 K4_TARGET = 0.95
-BERT_SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
-# Masked positions per BERT sequence (google-research/bert's 20 at sequence length 128).
-MAX_PREDICTIONS = 20
 
 flags.DEFINE_list("cells", ["gpt_tiny", "bert_tiny", "gpt_small", "bert_small"],
                   f"Shapes to measure, of {', '.join(CELLS)}.")
@@ -70,34 +63,6 @@ FLAGS = flags.FLAGS
 def _config(preset, overrides):
     return configs.override(configs.get_preset(preset), {**overrides, "dropout": 0.0,
                                                          "dtype": FLAGS.precision})
-
-
-def _write_records(family, config, batch, directory):
-    """Random-token TFRecords in tfllm's format, with the manifest its reader needs."""
-    seq, vocab = config.max_sequence_length, config.vocab_size
-    features = schema.feature_lengths(family, seq)
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(batch * 8):
-        length = seq + 1 if family == "gpt" else seq
-        row = {"input_ids": rng.integers(5, vocab, length).tolist(), "input_mask": [1] * length}
-        if family == "bert":
-            row.update(segment_ids=[0] * (seq // 2) + [1] * (seq - seq // 2),
-                       next_sentence_labels=[int(rng.integers(2))])
-        rows.append((f"r{i}", row))
-    with beam.Pipeline() as pipeline:
-        _ = pipeline | beam.Create(rows) | WriteTFRecords(directory, "train", 1, features)
-    manifest = {"kind": family, "schema": schema.to_manifest(features),
-                "tokenizer": {"vocab_size": vocab, "special_ids": BERT_SPECIAL_IDS},
-                # BERT rows are written unmasked: the reader masks them at this rate,
-                # as it does data written with `--dynamic_masking`.
-                "config": {"examples": {"masked_lm_prob": 0.15,
-                                        "max_predictions_per_seq": MAX_PREDICTIONS}},
-                "splits": {"train": {"files": ["train-00000-of-00001.tfrecord.gz"]},
-                           "eval": {"files": ["train-00000-of-00001.tfrecord.gz"]}}}
-    with open(os.path.join(directory, "manifest.json"), "w") as f:
-        json.dump(manifest, f)
-    return manifest
 
 
 def _tokens(batch, config, steps):
@@ -202,7 +167,7 @@ def _cell(name, peak, scratch):
     family, preset, overrides, batch = CELLS[name]
     config = _config(preset, overrides)
     data_dir = os.path.join(scratch, name)
-    manifest = _write_records(family, config, batch, data_dir)
+    manifest = synthetic_records.write(family, config, batch * 8, data_dir)
     per_loop = FLAGS.steps_per_loop
     rates = {"tfllm_1_step_per_call": _tfllm_rate(config, batch, data_dir, manifest, 1),
              "tfllm_steps_per_loop": _tfllm_rate(config, batch, data_dir, manifest, per_loop),
