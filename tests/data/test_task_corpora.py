@@ -21,7 +21,7 @@ def _run(*args):
 
 
 def test_task_files_are_written_in_their_formats(tmp_path):
-    result = _run(f"--output_dir={tmp_path}", "--max_examples=40")
+    result = _run(f"--output_dir={tmp_path}", "--max_examples=40", "--max_definitions=40")
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["definitions.json", "entities.conll",
                                             "paraphrase.csv", "similarity.tsv"]
