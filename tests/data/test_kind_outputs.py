@@ -62,19 +62,19 @@ def _inputs(directory):
         paragraphs.append({"context": context, "qas": qas})
     (directory / "squad.json").write_text(json.dumps(
         {"version": "v2.0", "data": [{"title": "t", "paragraphs": paragraphs}]}))
-    corpus = {"patterns": (str(directory / "corpus.txt"),), "split": "delimiter"}
+    corpus = {"patterns": ("corpus.txt",), "split": "delimiter"}
     return {
         "bert": (corpus, BertExampleConfig(sequence_length=32, max_predictions_per_seq=5)),
         "gpt": (corpus, GptExampleConfig(sequence_length=16)),
-        "classify": ({"patterns": (str(directory / "pairs.jsonl"),), "format": "jsonl",
+        "classify": ({"patterns": ("pairs.jsonl",), "format": "jsonl",
                       "text_pair_field": "pair", "label_field": "label"},
                      ClassifyExampleConfig(24)),
-        "regress": ({"patterns": (str(directory / "scores.csv"),), "format": "csv",
+        "regress": ({"patterns": ("scores.csv",), "format": "csv",
                      "text_field": "sentence", "label_field": "score", "label_type": "float"},
                     ClassifyExampleConfig(16)),
-        "tag": ({"patterns": (str(directory / "tags.conll"),), "format": "conll"},
+        "tag": ({"patterns": ("tags.conll",), "format": "conll"},
                 ClassifyExampleConfig(16)),
-        "qa": ({"patterns": (str(directory / "squad.json"),), "format": "squad"},
+        "qa": ({"patterns": ("squad.json",), "format": "squad"},
                QaExampleConfig(48, 16, 12)),
     }
 
@@ -98,7 +98,20 @@ def _digests(output_dir):
 
 
 def kind_outputs(directory):
-    """{kind: digests} of the job run on every kind's small input."""
+    """{kind: digests} of the job run on every kind's small input, read by names relative
+    to `directory` (documents' ids start with their file's path, and ids decide splits,
+    shards and order)."""
+    results = {}
+    previous = os.getcwd()
+    os.chdir(directory)
+    try:
+        results = _run_every_kind(directory)
+    finally:
+        os.chdir(previous)
+    return results
+
+
+def _run_every_kind(directory):
     results = {}
     for kind, (source, examples) in _inputs(directory).items():
         config = job.JobConfig(
