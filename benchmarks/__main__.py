@@ -74,8 +74,6 @@ def _run(name, args):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     unknown = sorted(set(FLAGS.only) - set(BENCHMARKS))
     if unknown:
         raise ConfigError(f"--only names unknown benchmarks {unknown}; known: "

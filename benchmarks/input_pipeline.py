@@ -18,8 +18,9 @@ import tensorflow as tf
 from absl import app, flags
 
 from benchmarks import save
+from tfllm import tasks
 from tfllm.data import readers
-from tfllm.models import build_pretraining_model, get_preset, override
+from tfllm.models import get_preset, override
 
 flags.DEFINE_string("data_dir", "", "Preprocessed data (a directory with manifest.json).")
 flags.DEFINE_string("preset", "", "Model preset; default gpt_tiny or bert_tiny by data kind.")
@@ -52,20 +53,16 @@ def _examples_per_second(iterator, steps, step_fn=None):
     return steps * FLAGS.batch_size / (time.perf_counter() - start)
 
 
-def _train_step(model, kind):
+def _train_step(model, task):
+    """The task's own loss (its sums over their counts), compiled."""
     optimizer = keras.optimizers.AdamW(1e-3)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function(jit_compile=True)
     def step(features, labels):
         with tf.GradientTape() as tape:
-            outputs = model(features, training=True)
-            if kind == "gpt":
-                loss = loss_fn(labels["lm_ids"], outputs, sample_weight=labels["lm_weights"])
-            else:
-                loss = (loss_fn(labels["mlm_ids"], outputs["mlm_logits"],
-                                sample_weight=labels["mlm_weights"])
-                        + loss_fn(labels["nsp_labels"], outputs["nsp_logits"]))
+            loss_sums, _ = task.sums(model(features, training=True), labels)
+            counts = task.counts(labels)
+            loss = tf.add_n([loss_sums[name] / counts[name] for name in task.losses])
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
@@ -78,17 +75,17 @@ def main(argv):
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     data_dir = FLAGS.data_dir or _make_data()
     manifest = readers.load_manifest(data_dir, "train")
-    kind = manifest["kind"]
-    preset = FLAGS.preset or f"{kind}_tiny"
-    length = manifest["schema"]["input_ids"]["length"] - (1 if kind == "gpt" else 0)
+    task = tasks.for_manifest(manifest)
+    preset = FLAGS.preset or f"{task.model_family}_tiny"
+    length = task.sequence_length
     config = override(get_preset(preset), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"],
+        "vocab_size": manifest.tokenizer.vocab_size,
         "max_sequence_length": max(length, get_preset(preset).max_sequence_length)})
-    model = build_pretraining_model(config)
+    model = task.build_model(config)
     dataset = readers.make_dataset(data_dir, "train", FLAGS.batch_size)
     reader = _examples_per_second(iter(dataset), FLAGS.steps * 5)
-    train = _examples_per_second(iter(dataset), FLAGS.steps, _train_step(model, kind))
-    result = {"data_dir": data_dir, "kind": kind, "preset": preset,
+    train = _examples_per_second(iter(dataset), FLAGS.steps, _train_step(model, task))
+    result = {"data_dir": data_dir, "kind": manifest.kind, "preset": preset,
               "batch_size": FLAGS.batch_size, "sequence_length": length,
               "reader_examples_per_second": round(reader, 1),
               "train_examples_per_second": round(train, 1),

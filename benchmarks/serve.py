@@ -12,7 +12,7 @@
 Requests come from light load generators (a keep-alive HTTP connection per client
 thread and a JSON body encoded once; a PredictRequest built once for gRPC), so the
 two cores measure the server rather than the client library; the streams are read
-through `tfllm.serving.client`. Exports a classifier and a generator (vocabularies learned from the default corpus,
+through `tfllm.client`. Exports a classifier and a generator (vocabularies learned from the default corpus,
 the presets' architectures, seeded weights: cost does not depend on training).
 Targets (issue 16): short p50 <= 0.25x near-maximal; batching on >= 2x off at 16
 clients; time to first token <= 0.2x the whole answer.
@@ -76,8 +76,8 @@ def _export(directory):
     from tfllm.models.bert import BertEncoder
     from tfllm.models.classifier import SequenceClassifier
     from tfllm.models.gpt import GptBackbone, GptCausalLM
-    from tfllm.serving.export import export_module
-    from tfllm.serving.modules import TaskModule, GeneratorModule
+    from tfllm.export.saved_model import export_module
+    from tfllm.export.modules import TaskModule, GeneratorModule
     from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
 
     texts, base = _corpus(), os.path.join(directory, "export")
@@ -221,7 +221,7 @@ def _server(base, batching_file=None):
 
 
 def main(argv):
-    from tfllm.serving.client import GrpcClient, RestClient
+    from tfllm.client import GrpcClient, RestClient
 
     scratch = tempfile.mkdtemp()
     base, texts = _export(scratch)

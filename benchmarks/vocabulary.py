@@ -33,7 +33,7 @@ from absl import app, flags
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from benchmarks import save
-from tfllm.data import job
+from tfllm.data import clean_corpus
 from tfllm.data.word_counts import CountWords, read_word_counts
 from tfllm.text import tokenizers
 
@@ -89,7 +89,7 @@ def _read_with_beam(clean_dir):
     with beam.Pipeline(options=_options(1)) as pipeline:
         _ = (pipeline
              | beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
-             | beam.Map(job.document_from_json)
+             | beam.Map(clean_corpus.document_from_json)
              | beam.combiners.Count.Globally())
 
 
@@ -97,7 +97,7 @@ def _count_with_beam(family, clean_dir, directory, workers):
     with beam.Pipeline(options=_options(workers)) as pipeline:
         _ = (pipeline
              | beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
-             | beam.Map(job.document_from_json)
+             | beam.Map(clean_corpus.document_from_json)
              | CountWords(family)
              | beam.io.WriteToText(os.path.join(directory, "word_counts"),
                                    file_name_suffix=".tsv", num_shards=4))
@@ -124,7 +124,7 @@ def _family(family, clean_dir, scratch):
         os.makedirs(path)
         return path
 
-    texts, read_seconds = _timed(job.clean_sample, clean_dir, IN_MEMORY_LIMIT)
+    texts, read_seconds = _timed(clean_corpus.clean_sample, clean_dir, IN_MEMORY_LIMIT)
     old_path, old_train = _timed(_train_in_memory, family, texts, directory("in_memory"))
     _, read = _timed(_read_with_beam, clean_dir)
     _, one = _timed(_count_with_beam, family, clean_dir, directory("beam1"), 1)

@@ -28,7 +28,6 @@ from tfllm.components import (
     Trainer,
     Transform,
 )
-from tfllm.errors import ConfigError
 
 NAME = "bert_classifier"
 REQUESTS = ["Computers make very fast, very accurate mistakes.",
@@ -105,8 +104,6 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     pipeline = create_pipeline(
         FLAGS.pipeline_root, FLAGS.push_destination,
         read_flagfile(FLAGS.pretrain_data_flagfile, *FLAGS.pretrain_data_arg),

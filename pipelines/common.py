@@ -1,6 +1,5 @@
 """What both pipelines share: flag files as flag lists, running and reporting."""
 
-import json
 import os
 import shlex
 
@@ -21,24 +20,13 @@ def read_flagfile(path, *overrides):
     return [*flags, *overrides]
 
 
-RUN_RECORD = "last_run.json"
-
-
 def run_and_report(pipeline, log=print):
     """Runs the pipeline and prints a per-component summary; returns its artifacts.
 
-    The run is also recorded in `PIPELINE_ROOT/last_run.json` (each component's
-    state and output artifacts), which `python -m tfllm` reads to find what was
-    trained, evaluated and pushed.
+    The runner records the run in `PIPELINE_ROOT/last_run.json`, which `python -m
+    tfllm` reads to find what was trained, evaluated and pushed.
     """
     produced, summary = LocalRunner(log=log).run(pipeline)
-    record = {"pipeline": pipeline.name, "root": pipeline.root, "components": [
-        {"id": component_id, "state": state, "seconds": round(seconds, 1),
-         "outputs": {name: {"uri": a.uri, "type": a.type, "properties": a.properties}
-                     for name, a in produced[component_id].items()}}
-        for component_id, state, seconds in summary]}
-    with open(os.path.join(pipeline.root, RUN_RECORD), "w") as f:
-        json.dump(record, f, indent=2)
     log(f"\n{pipeline.name}: {sum(1 for _, s, _ in summary if s == 'ran')} ran, "
         f"{sum(1 for _, s, _ in summary if s == 'cached')} cached")
     for component_id, state, seconds in summary:

@@ -18,7 +18,6 @@ from tfllm.components import (
     StatisticsGen,
     Trainer,
 )
-from tfllm.errors import ConfigError
 
 NAME = "gpt_generator"
 REQUESTS = ["Computers are", "Work is"]
@@ -58,8 +57,6 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     pipeline = create_pipeline(
         FLAGS.pipeline_root, FLAGS.push_destination,
         read_flagfile(FLAGS.data_flagfile, *FLAGS.data_arg),

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfllm.serving.export import CLASSIFY_METHOD, WARMUP_FILE, export_module
-from tfllm.serving.modules import TaskModule
+from tfllm.export.modules import TaskModule
+from tfllm.export.saved_model import export_module
+from tfllm.serving.layout import CLASSIFY_METHOD, WARMUP_FILE
 from tfllm.text.packing import pack
 from tfllm.training.artifacts import load_trained
 
@@ -44,7 +45,7 @@ def classifier_dir(tmp_path_factory):
     manifest = job.run(config, report=lambda line: None)
     keras.utils.set_random_seed(0)
     model_config = configs.override(configs.get_preset("bert_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"], "max_sequence_length": 48})
+        "vocab_size": manifest.tokenizer.vocab_size, "max_sequence_length": 48})
     Trainer(model_config, TrainConfig(data_dir=config.output_dir, model_dir=str(root / "model"),
                                       train_steps=5, global_batch_size=16, jit_compile=False,
                                       eval_steps=1, peak_tflops=1.0),
@@ -55,7 +56,7 @@ def classifier_dir(tmp_path_factory):
 
 def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp_path):
     model, manifest, tokenizer = load_trained(classifier_dir)
-    module = TaskModule(model, tokenizer, manifest["labels"])
+    module = TaskModule(model, tokenizer, manifest.labels)
     path = export_module(module, str(tmp_path), "clf", TEXTS)
     assert path == str(tmp_path / "clf" / "1")
     assert os.path.exists(os.path.join(path, WARMUP_FILE))
@@ -69,7 +70,7 @@ def test_export_reproduces_the_keras_model_and_writes_warmup(classifier_dir, tmp
     expected = tf.nn.softmax(model({"token_ids": ids, "padding_mask": masks,
                                     "segment_ids": np.zeros_like(ids)}, training=False))
     np.testing.assert_allclose(outputs["scores"], expected, atol=1e-5)
-    labels = [manifest["labels"][i] for i in np.argmax(expected, -1)]
+    labels = [manifest.labels[i] for i in np.argmax(expected, -1)]
     assert [b.decode() for b in outputs["label"].numpy()] == labels
     example = tf.train.Example(features=tf.train.Features(feature={"text": tf.train.Feature(
         bytes_list=tf.train.BytesList(value=[TEXTS[0].encode()]))})).SerializeToString()
@@ -95,7 +96,7 @@ def test_export_command_adds_versions(classifier_dir, tmp_path):
 
 def test_saved_model_cli_lists_signatures_with_dtypes_and_shapes(classifier_dir, tmp_path):
     model, manifest, tokenizer = load_trained(classifier_dir)
-    path = export_module(TaskModule(model, tokenizer, manifest["labels"]), str(tmp_path),
+    path = export_module(TaskModule(model, tokenizer, manifest.labels), str(tmp_path),
                          "clf", TEXTS)
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--all", "--dir", path], capture_output=True,
@@ -110,7 +111,7 @@ def test_a_model_that_fails_verification_is_not_published(classifier_dir, tmp_pa
     from tfllm.errors import ConfigError
 
     model, manifest, tokenizer = load_trained(classifier_dir)
-    module = TaskModule(model, tokenizer, manifest["labels"])
+    module = TaskModule(model, tokenizer, manifest.labels)
     honest = module.reference
     module.reference = lambda texts: {"serving_default": {  # as if the graph had diverged
         "scores": honest(texts)["serving_default"]["scores"] + 0.1}}
@@ -134,7 +135,7 @@ def test_export_command_for_pretrained_models(tmp_path, kind):
         sequence_length=32, max_predictions_per_seq=5)
     data_dir, manifest = _data(tmp_path, kind, examples)
     config = configs.override(configs.get_preset(f"{kind}_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"], "max_sequence_length": 32})
+        "vocab_size": manifest.tokenizer.vocab_size, "max_sequence_length": 32})
     Trainer(config, TrainConfig(data_dir=data_dir, model_dir=str(tmp_path / "model"),
                                 train_steps=2, global_batch_size=8, jit_compile=False,
                                 eval_steps=1, peak_tflops=1.0),

@@ -125,7 +125,7 @@ def test_generate_command_on_a_trained_model(tmp_path):
     data_dir, manifest = _data(tmp_path, "gpt", GptExampleConfig(sequence_length=32))
     model_dir = tmp_path / "model"
     config = configs.override(configs.get_preset("gpt_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"]})
+        "vocab_size": manifest.tokenizer.vocab_size})
     Trainer(config, TrainConfig(data_dir=data_dir, model_dir=str(model_dir), train_steps=3,
                                 global_batch_size=8, jit_compile=False, eval_steps=1,
                                 peak_tflops=1.0),

@@ -7,7 +7,6 @@ classification request, prints the answers and where everything is. Every stage
 is cached, so a re-run takes seconds; after a failure it resumes where it stopped.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -15,11 +14,11 @@ import time
 
 from absl import flags
 
-from pipelines.common import RUN_RECORD
 from tfllm import cli
+from tfllm.components.runner import read_run_record
 from tfllm.errors import ConfigError, TfllmError
 from tfllm.serving import versions
-from tfllm.serving.client import GrpcClient, RestClient
+from tfllm.client import GrpcClient, RestClient
 from tfllm.serving.process import ServerProcess
 
 flags.DEFINE_list("pipelines", ["gpt", "bert"], "Pipelines to run, in order: gpt, bert.")
@@ -65,8 +64,7 @@ def _run_pipeline(name):
     if subprocess.run(command, env=env).returncode != 0:
         raise TfllmError(f"The {module} pipeline failed (its message is above). What it "
                          "finished is kept: run the same command again to resume there.")
-    with open(os.path.join(root, RUN_RECORD)) as f:
-        return json.load(f)
+    return read_run_record(root)
 
 
 def _outputs(record, artifact_type):
@@ -102,6 +100,16 @@ def _ask(server, served):
     return lines
 
 
+def _pushed_model_evaluation(record):
+    """The pushed model's own evaluation (the pusher's `evaluation` input; a pretrained
+    base model's comes in as `base_evaluation`), found by lineage."""
+    (pusher,) = [c for c in record["components"]
+                 if any(o["type"] == "PushedModel" for o in c["outputs"].values())]
+    (evaluation,) = [o for o in _outputs(record, "ModelEvaluation")
+                     if o["uri"] == pusher["inputs"]["evaluation"]]
+    return evaluation
+
+
 def _where(records):
     """Where each pipeline's artifacts, logs, plots and metrics are."""
     lines = []
@@ -118,8 +126,6 @@ def _where(records):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     _check_flags()
     started = time.perf_counter()
     records = [_run_pipeline(name) for name in FLAGS.pipelines]
@@ -128,8 +134,7 @@ def main(argv):
         evaluations = _outputs(record, "ModelEvaluation")
         (pushed,) = _outputs(record, "PushedModel")
         p = pushed["properties"]
-        (final,) = [c["outputs"]["evaluation"] for c in record["components"]
-                    if c["id"] == "Evaluator"]  # the pushed model's, not PretrainEvaluator's
+        final = _pushed_model_evaluation(record)
         metric = next(f"{k} {v:.4g}" for k, v in final["properties"].items()
                       if isinstance(v, float) and k != "pushed_model_metric")
         print(f"{p['name']} ({metric}): " + (f"pushed as {p['path']}" if p["pushed"] else

@@ -20,8 +20,6 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir or not FLAGS.text.strip():
         raise ConfigError("--model_dir and a non-empty --text are required.")
     model, _, tokenizer = load_trained(FLAGS.model_dir)

@@ -5,7 +5,7 @@ import textwrap
 
 from absl import app, flags
 
-from tfllm.errors import TfllmError
+from tfllm.errors import ConfigError, TfllmError
 
 CONFIG_ERROR_EXIT_CODE = 2
 
@@ -13,12 +13,15 @@ CONFIG_ERROR_EXIT_CODE = 2
 def run(main, pass_unknown_flags=False):
     """Runs an absl `main`, turning user errors into one paragraph and exit code 2.
 
-    With `pass_unknown_flags`, flags this program does not define reach `main` in
-    argv (for Beam's pipeline options) instead of failing absl's parsing.
+    Positional arguments are refused. With `pass_unknown_flags`, flags this program
+    does not define reach `main` in argv (for Beam's pipeline options) instead of
+    failing absl's parsing, and `main` checks them.
     """
 
     def guarded_main(argv):
         try:
+            if len(argv) > 1 and not pass_unknown_flags:
+                raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
             return main(argv)
         except TfllmError as error:
             fail(error)

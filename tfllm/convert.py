@@ -24,8 +24,6 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model_dir:
         raise ConfigError("--model_dir is required (the tfllm model directory).")
     if FLAGS.to:

@@ -9,26 +9,23 @@ import logging
 from absl import flags
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tfllm import cli
+from tfllm import cli, tasks
 from tfllm.data import job
-from tfllm.data.bert_examples import BertExampleConfig
-from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
-from tfllm.data.gpt_examples import GptExampleConfig
 from tfllm.data.language import LanguageConfig
 from tfllm.data.near_dedup import MinHashConfig
 from tfllm.data.normalize import NormalizeConfig
-from tfllm.data.qa_examples import QaExampleConfig
 from tfllm.data.sources import SourceConfig
 from tfllm.errors import ConfigError
 
 FORTUNE_CATEGORIES = "/usr/share/games/fortunes/*"
 
-flags.DEFINE_enum("kind", "bert", ["bert", "gpt", "classify", "regress", "tag", "qa"],
-                  "Examples to make: pretraining (bert, gpt) or fine-tuning (classify: a "
-                  "text or pair and its class; regress: a text or pair and its number; tag: "
-                  "words and their tags, from --input_format=conll; qa: questions with "
-                  "answer spans in their context, from --input_format=squad).")
+flags.DEFINE_string("kind", "bert",
+                    "Examples to make (a task kind): pretraining (bert, gpt) or fine-tuning "
+                    "(classify: a text or pair and its class; regress: a text or pair and its "
+                    "number; tag: words and their tags, from --input_format=conll; qa: "
+                    "questions with answer spans in their context, from "
+                    "--input_format=squad), or a kind an installed package registers.")
 flags.DEFINE_list("input", [FORTUNE_CATEGORIES],
                   "Input files or globs (local or any Beam filesystem); for "
                   "--input_format=tfds, a dataset name.")
@@ -111,32 +108,9 @@ flags.DEFINE_integer("seed", 12345, "Seed for NSP pairs and masking.")
 FLAGS = flags.FLAGS
 
 
-def _examples_config():
-    if FLAGS.kind == "bert":
-        if not 0 < FLAGS.masked_lm_prob < 1:
-            raise ConfigError(f"--masked_lm_prob must be in (0, 1); got {FLAGS.masked_lm_prob}.")
-        if FLAGS.sequence_length < 8:
-            raise ConfigError(f"--sequence_length must be at least 8; got "
-                              f"{FLAGS.sequence_length}.")
-        return BertExampleConfig(
-            sequence_length=FLAGS.sequence_length, short_seq_prob=FLAGS.short_seq_prob,
-            masked_lm_prob=FLAGS.masked_lm_prob,
-            max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-            dupe_factor=FLAGS.dupe_factor, static_masking=not FLAGS.dynamic_masking,
-            seed=FLAGS.seed)
-    if FLAGS.sequence_length < 2:
-        raise ConfigError(f"--sequence_length must be at least 2; got {FLAGS.sequence_length}.")
-    if FLAGS.kind == "gpt":
-        return GptExampleConfig(sequence_length=FLAGS.sequence_length)
-    if FLAGS.kind == "qa":
-        return QaExampleConfig(sequence_length=FLAGS.sequence_length,
-                               doc_stride=FLAGS.doc_stride,
-                               max_query_length=FLAGS.max_query_length)
-    return ClassifyExampleConfig(sequence_length=FLAGS.sequence_length)
-
-
 def config_from_flags():
     """The whole job's configuration, validated before any heavy work."""
+    task = tasks.get(FLAGS.kind)
     overrides = {}
     for item in FLAGS.filter_overrides:
         name, sep, value = item.partition("=")
@@ -155,7 +129,7 @@ def config_from_flags():
             split_by_file=_split_by_file(), delimiter=FLAGS.delimiter,
             text_field=FLAGS.text_field, text_pair_field=FLAGS.text_pair_field,
             label_field=FLAGS.label_field,
-            label_type="float" if FLAGS.kind == "regress" else "class",
+            label_type=task.label_type,
             label_from_filename=FLAGS.label_from_filename, tfds_split=FLAGS.tfds_split,
             tfds_data_dir=FLAGS.tfds_data_dir),
         normalize=NormalizeConfig(unicode_form=FLAGS.unicode_form,
@@ -168,7 +142,8 @@ def config_from_flags():
         dedup=job.DedupConfig(exact_documents=FLAGS.dedup_documents, lines=FLAGS.dedup_lines,
                               min_line_chars=FLAGS.min_line_chars, near=FLAGS.near_dedup,
                               minhash=minhash),
-        examples=_examples_config(), tokenizer=FLAGS.tokenizer,
+        examples=task.examples_from_options(FLAGS.flag_values_dict()),
+        tokenizer=FLAGS.tokenizer,
         tokenizer_family=FLAGS.tokenizer_family, vocab_size=FLAGS.vocab_size,
         eval_fraction=FLAGS.eval_fraction, eval_inputs=tuple(FLAGS.eval_input),
         num_shards=FLAGS.num_shards,
@@ -200,7 +175,7 @@ def beam_args(argv):
 
 def summary(manifest):
     """The end-of-job table: what was read, dropped, deduplicated and written."""
-    stats = manifest["statistics"]
+    stats = manifest.statistics
     dropped = {k: v for k, v in sorted(stats.items()) if k.startswith("dropped_") and v}
     rows = [("documents read", stats.get("documents_read", 0)),
             ("documents kept", stats.get("documents_kept", 0))]
@@ -209,13 +184,13 @@ def summary(manifest):
              if not name.startswith("dropped_") and stats[name]
              and ("duplicate" in name or name.startswith(("pii_", "undecodable", "bad_rows")))]
     rows += [("tokens", stats.get("tokens", 0))]
-    rows += [(f"{split} examples ({len(info['files'])} files)", info["examples"])
-             for split, info in manifest["splits"].items()]
+    rows += [(f"{split} examples ({len(info.files)} files)", info.examples)
+             for split, info in manifest.splits.items()]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {value:>12,}" for name, value in rows]
-    lines.append(f"  {'elapsed'.ljust(width)}  {manifest['elapsed_seconds']:>11.1f}s")
+    lines.append(f"  {'elapsed'.ljust(width)}  {manifest.elapsed_seconds:>11.1f}s")
     lines.append(f"  {'documents per second'.ljust(width)}  "
-                 f"{manifest['documents_per_second']:>12,.1f}")
+                 f"{manifest.documents_per_second:>12,.1f}")
     return "\n".join(lines)
 
 
@@ -224,9 +199,8 @@ def main(argv):
     args = beam_args(argv)
     config = config_from_flags()
     manifest = job.run(config, args)
-    print(f"\n{manifest['kind']} data in {config.output_dir} "
-          f"(vocabulary {manifest['tokenizer']['file']}, "
-          f"{manifest['tokenizer']['vocab_size']} tokens):")
+    print(f"\n{manifest.kind} data in {config.output_dir} "
+          f"(vocabulary {manifest.tokenizer.file}, {manifest.tokenizer.vocab_size} tokens):")
     print(summary(manifest))
 
 

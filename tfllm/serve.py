@@ -76,8 +76,6 @@ def _watch_config_file(path, interval, manager):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     for flag in ("port", "rest_api_port"):
         if not 0 <= FLAGS[flag].value < 65536:
             raise ConfigError(f"--{flag} must be a port number; got {FLAGS[flag].value}.")

@@ -12,7 +12,6 @@ from absl import flags
 
 from tfllm import cli
 from tfllm.data import task_corpora
-from tfllm.errors import ConfigError
 
 flags.DEFINE_string("output_dir", "artifacts/tasks", "Where the task files go.")
 flags.DEFINE_integer("max_examples", 6000,
@@ -31,8 +30,6 @@ def _sample(items, rng, limit):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     rng = random.Random(FLAGS.seed)
     examples = _sample(task_corpora.wordnet_examples(), rng, FLAGS.max_examples)
     os.makedirs(FLAGS.output_dir, exist_ok=True)

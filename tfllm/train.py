@@ -47,15 +47,13 @@ def model_config_from_flags(manifest):
         print(f"architecture from --init_checkpoint {FLAGS.init_checkpoint} "
               f"(--preset={FLAGS.preset} is not used)")
     if FLAGS["vocab_size"].value is None and pretrained is None:
-        config = configs.override(config, {"vocab_size": manifest["tokenizer"]["vocab_size"]})
+        config = configs.override(config, {"vocab_size": manifest.tokenizer.vocab_size})
     if FLAGS.precision:
         config = configs.override(config, {"dtype": FLAGS.precision})
     return config
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     for name in ("data_dir", "model_dir"):
         if not FLAGS[name].value:
             raise ConfigError(f"--{name} is required.")

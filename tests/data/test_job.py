@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfllm.data import job, readers
+from tfllm.data import clean_corpus, job, output, readers
 from tfllm.data.bert_examples import BertExampleConfig
 from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
@@ -45,15 +45,15 @@ def bert_run(tmp_path_factory):
 
 def test_bert_job_on_real_fortunes(bert_run):
     config, manifest = bert_run
-    stats = manifest["statistics"]
+    stats = manifest.statistics
     assert stats["documents_read"] > 1200  # science 625 + work 630 quotes
     dropped = sum(v for k, v in stats.items() if k.startswith("dropped_"))
     removed = sum(v for k, v in stats.items() if k.startswith(("duplicates_", "near_dup")))
     assert stats["documents_kept"] == stats["documents_read"] - dropped - removed
     assert stats["documents_kept"] > 1000
-    assert manifest["splits"]["train"]["examples"] > 1000
-    assert manifest["splits"]["eval"]["examples"] > 50
-    assert manifest["tokenizer"]["file"] == "vocab.txt"
+    assert manifest.splits["train"].examples > 1000
+    assert manifest.splits["eval"].examples > 50
+    assert manifest.tokenizer.file == "vocab.txt"
     assert sorted(os.listdir(config.output_dir)) == [
         "clean", "eval-00000-of-00001.tfrecord.gz", "manifest.json",
         "train-00000-of-00002.tfrecord.gz", "train-00001-of-00002.tfrecord.gz", "vocab.txt"]
@@ -70,12 +70,12 @@ def test_rerun_is_skipped_and_other_flags_are_refused(bert_run, tmp_path):
     config, manifest = bert_run
     lines = []
     again = job.run(config, report=lines.append)
-    assert again["fingerprint"] == manifest["fingerprint"]
+    assert again.fingerprint == manifest.fingerprint
     assert "up to date" in lines[0]
     changed = _config("bert", config.output_dir, BertExampleConfig(sequence_length=32))
     with pytest.raises(job.ConfigError, match="already exists"):
         job.run(changed, report=lines.append)
-    assert json.load(open(os.path.join(config.output_dir, "manifest.json"))) == manifest
+    assert output.read_manifest(config.output_dir) == manifest
 
 
 def test_same_inputs_give_identical_records_in_process_and_on_two_workers(tmp_path):
@@ -95,7 +95,7 @@ def test_same_inputs_give_identical_records_in_process_and_on_two_workers(tmp_pa
 def test_classification_job_labels_from_file_names(tmp_path):
     config = _config("classify", tmp_path / "cls", ClassifyExampleConfig(sequence_length=48))
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["labels"] == list(CATEGORIES)
+    assert manifest.labels == list(CATEGORIES)
     features, labels = next(iter(readers.make_dataset(config.output_dir, "eval", 8)))
     assert set(labels["labels"].numpy()) <= {0, 1}
     assert features["token_ids"].shape == (8, 48)
@@ -155,9 +155,9 @@ def test_tokenizer_sample_ignores_shard_order(tmp_path):
         for shard in range(2):
             with gzip.open(clean / f"part-{shard}.jsonl.gz", "wt") as f:
                 f.write("\n".join(order[shard::2]) + "\n")
-        samples.append(job.clean_sample(str(clean), 20))
+        samples.append(clean_corpus.clean_sample(str(clean), 20))
     assert samples[0] == samples[1] and len(samples[0]) == 20
-    assert len(job.clean_sample(str(tmp_path / "a"), 100)) == 50
+    assert len(clean_corpus.clean_sample(str(tmp_path / "a"), 100)) == 50
 
 
 def test_empty_input_is_a_clear_error_and_leaves_nothing(tmp_path):

@@ -63,8 +63,8 @@ def test_the_clean_corpus_records_language_and_score(tmp_path):
         examples=GptExampleConfig(sequence_length=16), vocab_size=300, num_shards=1,
         eval_fraction=0.0)
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["statistics"]["dropped_language_it"] == 2
-    assert manifest["statistics"]["kept_by_language"] == 6
+    assert manifest.statistics["dropped_language_it"] == 2
+    assert manifest.statistics["kept_by_language"] == 6
     records = [json.loads(line) for path in glob.glob(str(tmp_path / "out" / "clean" / "*.gz"))
                for line in gzip.open(path, "rt")]
     assert len(records) == 6 and {r["language"] for r in records} == {"en"}

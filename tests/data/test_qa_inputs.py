@@ -16,6 +16,7 @@ from tfllm.data.sources import SourceConfig
 from tfllm.errors import ConfigError
 from tfllm.evaluation.baselines import overlap_sentence
 from tfllm.evaluation.squad import normalize_answer, squad_metrics, token_f1
+from tfllm.tasks.question_answering import split_questions
 from tfllm.text import tokenizers
 from tfllm.text.spans import QaWindows, answer_positions, best_spans
 
@@ -70,7 +71,7 @@ def _job(tmp_path, path, name="out", max_bad_rows=0, tokenizer=""):
 
 
 def _windows(data_dir):
-    features = schema.from_manifest(readers.load_manifest(data_dir, "train")["schema"])
+    features = readers.load_manifest(data_dir, "train").schema
     rows = []
     for path in readers.split_files(data_dir, "train"):
         for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
@@ -90,8 +91,8 @@ def bert_tokenizer(tmp_path_factory):
 def test_squad_files_become_labelled_windows_that_point_at_their_answers(tmp_path, data):
     config = _job(tmp_path, _write(tmp_path, "squad.json", data))
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["qa"]["version_2_with_negative"] == (data is V2)
-    stats = manifest["statistics"]
+    assert manifest.task["version_2_with_negative"] == (data is V2)
+    stats = manifest.statistics
     assert stats["qa_questions_with_several_windows"] >= 1  # LONG needs several windows
     answers = {qa["id"]: qa for p in data["data"][0]["paragraphs"] for qa in p["qas"]}
     tokenizer = tokenizers.load_tokenizer(os.path.join(config.output_dir, "vocab.txt"))
@@ -117,7 +118,7 @@ def test_squad_files_become_labelled_windows_that_point_at_their_answers(tmp_pat
     expected = {qa["question"]: qa["answers"][0]["text"] for qa in answers.values()
                 if qa["answers"]}
     assert labelled == expected  # every answer labelled in some window, exactly
-    questions, contexts, labels = readers.split_questions(config.output_dir, "train")
+    questions, contexts, labels = split_questions(config.output_dir, "train")
     assert sorted(questions) == sorted(qa["question"] for qa in answers.values())
 
 
@@ -133,7 +134,7 @@ def test_an_answer_that_is_not_at_its_offset_is_named_with_its_line(tmp_path):
         job.run(_job(tmp_path, path), report=lambda line: None)
     assert not os.path.exists(tmp_path / "out")  # nothing half-written
     manifest = job.run(_job(tmp_path, path, max_bad_rows=1), report=lambda line: None)
-    assert manifest["statistics"]["bad_rows"] == 1 and manifest["clean_corpus"]["documents"] == 2
+    assert manifest.statistics["bad_rows"] == 1 and manifest.clean_corpus["documents"] == 2
 
 
 def test_a_file_that_is_not_squad_json_is_a_bad_row(tmp_path):
@@ -255,7 +256,7 @@ def test_an_empty_context_has_no_answer_and_finite_scores(bert_tokenizer):
     from tfllm.models import configs
     from tfllm.models.bert import BertEncoder
     from tfllm.models.span_extractor import SpanExtractor
-    from tfllm.serving.modules import QaModule
+    from tfllm.export.modules import QaModule
 
     config = configs.override(configs.get_preset("bert_tiny"), {
         "vocab_size": bert_tokenizer.vocab_size, "max_sequence_length": SEQUENCE_LENGTH})
@@ -277,9 +278,9 @@ def test_a_dev_file_makes_the_eval_split(tmp_path):
     config = dataclasses.replace(_job(tmp_path, train), eval_inputs=(dev,),
                                  eval_fraction=0.5)  # not used with a dev file
     manifest = job.run(config, report=lambda line: None)
-    assert [i["path"] for i in manifest["inputs"] if i.get("eval")] == [dev]
+    assert [i["path"] for i in manifest.inputs if i.get("eval")] == [dev]
     for split, data in (("train", V1), ("eval", V2)):
-        questions = readers.split_questions(config.output_dir, split)[0]
+        questions = split_questions(config.output_dir, split)[0]
         assert sorted(questions) == sorted(qa["question"] for p in data["data"][0]["paragraphs"]
                                            for qa in p["qas"])
     both = dataclasses.replace(config, eval_inputs=(str(tmp_path / "*.json"),),

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfllm import tasks
 from tfllm.data import job, readers, schema
 from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
 from tfllm.data.sources import SourceConfig
 from tfllm.errors import ConfigError
+from tfllm.tasks.tagging import split_tagged
 from tfllm.text.packing import GraphPacker, pack, round_robin_lengths
 
 BERT_SPECIAL = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
@@ -51,15 +53,15 @@ def test_csv_quoting_newlines_and_bom_with_bad_rows_counted(tmp_path):
     config = _job(tmp_path, "out", max_bad_rows=2, patterns=(path,), format="csv",
                   text_field="sentence", label_field="label")
     manifest = job.run(config, report=lambda line: None)
-    texts, pairs, labels = readers.split_texts(config.output_dir, "train")
-    names = manifest["labels"]
+    texts, pairs, labels = tasks.for_manifest(manifest).split_texts(config.output_dir, "train")
+    names = manifest.labels
     assert names == ["neg", "pos"]  # the BOM did not stick to the first column's name
     assert sorted(zip(texts, (names[i] for i in labels))) == sorted([
         ("Hello, world, said the man to the dog", "pos"),
         ('A cell\nwith a newline, and "quotes" in it', "neg"),
         ("The cat sat on the mat today", "neg"), ("The dog sat on the mat today", "pos")])
     assert pairs == [""] * 4
-    assert manifest["statistics"]["bad_rows"] == 2
+    assert manifest.statistics["bad_rows"] == 2
     with open(os.path.join(config.output_dir, "clean", "bad_rows-00000-of-00001.jsonl")) as f:
         bad = sorted((row["line"], row["reason"]) for row in map(json.loads, f))
     # Physical lines: the quoted newline makes row 2 span lines 3-4.
@@ -97,14 +99,14 @@ def test_glue_tsv_pairs_for_regression_keep_quote_marks(tmp_path):
                   format="tsv", text_field="sentence1", text_pair_field="sentence2",
                   label_field="score", label_type="float")
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["kind"] == "regress" and manifest["labels"] == []
-    assert manifest["schema"]["label_values"] == {"dtype": "float32", "length": 1}
-    texts, pairs, values = readers.split_texts(config.output_dir, "train")
+    assert manifest.kind == "regress" and manifest.labels == []
+    assert manifest.schema["label_values"] == ("float32", 1)
+    texts, pairs, values = tasks.for_manifest(manifest).split_texts(config.output_dir, "train")
     assert sorted(zip(texts, pairs, values)) == sorted([
         ("A plane is taking off.", "An air plane is taking off.", 5.0),
         ('A man says "hi".', 'A "man" plays a flute.', pytest.approx(0.76)),
         ("A dog runs.", "A cat sleeps.", 0.5)])
-    assert manifest["statistics"]["bad_rows"] == 1  # "about four" is not a number
+    assert manifest.statistics["bad_rows"] == 1  # "about four" is not a number
 
 
 def test_a_label_that_is_not_a_number_fails_regression_with_exit_2(tmp_path):
@@ -130,8 +132,8 @@ def test_pairs_are_packed_as_segments_and_deduplicated_as_pairs(tmp_path):
     config = _job(tmp_path, "out", patterns=(path,), format="jsonl", text_field="q",
                   text_pair_field="a", label_field="y")
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["statistics"]["duplicates_exact_documents"] == 1
-    features = schema.from_manifest(manifest["schema"])
+    assert manifest.statistics["duplicates_exact_documents"] == 1
+    features = manifest.schema
     files = readers.split_files(config.output_dir, "train")
     examples = [schema.parse_example(features, r.numpy())
                 for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
@@ -176,7 +178,7 @@ def test_gpt_pairs_are_joined_by_end_of_text_with_one_segment():
 
 
 def test_serving_and_packing_import_no_beam():
-    code = ("import sys, tfllm.serve, tfllm.serving.modules, tfllm.text.packing; "
+    code = ("import sys, tfllm.serve, tfllm.export.modules, tfllm.text.packing; "
             "sys.exit('apache_beam' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
@@ -198,9 +200,9 @@ def test_conll_sentences_with_bad_lines_counted(tmp_path):
         dedup=job.DedupConfig(lines=False, near=False), examples=ClassifyExampleConfig(48),
         vocab_size=100, num_shards=1, eval_fraction=0.0, max_bad_rows=1)
     manifest = job.run(config, report=lambda line: None)
-    assert manifest["labels"] == ["B-MISC", "B-ORG", "B-PER", "I-PER", "O", "S-LOC"]
-    assert manifest["statistics"]["bad_rows"] == 1
-    words, tags = readers.split_tagged(config.output_dir, "train")
+    assert manifest.labels == ["B-MISC", "B-ORG", "B-PER", "I-PER", "O", "S-LOC"]
+    assert manifest.statistics["bad_rows"] == 1
+    words, tags = split_tagged(config.output_dir, "train")
     assert sorted(zip(map(tuple, words), map(tuple, tags))) == [
         (("Café",), ("S-LOC",)), (("EU", "rejects", "German", "call"),
                                  ("B-ORG", "O", "B-MISC", "O")),
@@ -208,7 +210,7 @@ def test_conll_sentences_with_bad_lines_counted(tmp_path):
     # Each word's tag id sits on its first piece only.
     from tfllm.text.tokenizers import load_tokenizer
     tokenizer = load_tokenizer(os.path.join(config.output_dir, "vocab.txt"))
-    features = schema.from_manifest(manifest["schema"])
+    features = manifest.schema
     for record in tf.data.TFRecordDataset(readers.split_files(config.output_dir, "train"),
                                           compression_type="GZIP"):
         example = schema.parse_example(features, record.numpy())
@@ -216,7 +218,7 @@ def test_conll_sentences_with_bad_lines_counted(tmp_path):
         expected = [-1]
         for word, tag in zip(sentence, example["tags"][0].decode().split(" ")):
             pieces = tokenizer.tokenize([word])[0] or [0]
-            expected += [manifest["labels"].index(tag)] + [-1] * (len(pieces) - 1)
+            expected += [manifest.labels.index(tag)] + [-1] * (len(pieces) - 1)
         expected += [-1] * (48 - len(expected))
         assert example["tag_ids"].tolist() == expected
     config = dataclasses.replace(config, max_bad_rows=0, output_dir=str(tmp_path / "out2"))

@@ -1,6 +1,5 @@
 """Writer determinism, atomic outputs, and tf.data readers reading what was written."""
 
-import json
 import os
 import random
 
@@ -9,14 +8,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfllm.data import output, readers, schema
+from tfllm.data import output, readers
 from tfllm.data.bert_examples import BertExampleConfig, mask_tokens
+from tfllm.data.gpt_examples import GptExampleConfig
 from tfllm.data.write import WriteTFRecords, split_of
 from tfllm.errors import ConfigError
+from tfllm.tasks.causal_lm import CausalLanguageModeling
+from tfllm.tasks.masked_lm import MaskedLanguageModeling, dynamic_masker, unmasked_ids
 from tfllm.training import inputs
 from tfllm.training.config import TrainConfig
 
-GPT_FEATURES = schema.feature_lengths("gpt", 8)
+GPT_FEATURES = CausalLanguageModeling().feature_schema(GptExampleConfig(8))
+
+
+def _bert_features(length, max_predictions):
+    """BERT's schema, with static masks in `max_predictions` positions (0: unmasked)."""
+    return MaskedLanguageModeling().feature_schema(BertExampleConfig(
+        length, max_predictions_per_seq=max_predictions, static_masking=max_predictions > 0))
 
 
 def _gpt_examples(count):
@@ -36,13 +44,13 @@ def _dataset_dir(tmp_path, kind, features, train, eval_=(), max_predictions=3):
     directory = tmp_path / kind
     files = {"train": _write(directory, train, 3, features, "train"),
              "eval": _write(directory, list(eval_), 1, features, "eval") if eval_ else []}
-    manifest = {"kind": kind, "schema": schema.to_manifest(features),
-                "splits": {s: {"files": f, "examples": 0} for s, f in files.items()},
-                "config": {"examples": {"masked_lm_prob": 0.15,
-                                        "max_predictions_per_seq": max_predictions}},
-                "tokenizer": {"vocab_size": 100, "special_ids": {
-                    "pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}}}
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    output.write_manifest(directory, output.Manifest(
+        kind=kind, schema=features,
+        splits={s: output.Split(f, 0) for s, f in files.items()},
+        config={"examples": {"masked_lm_prob": 0.15,
+                             "max_predictions_per_seq": max_predictions}},
+        tokenizer=output.TokenizerInfo(kind, 100, {"pad": 0, "unk": 1, "cls": 2, "sep": 3,
+                                                   "mask": 4})))
     return str(directory)
 
 
@@ -90,7 +98,7 @@ def test_reader_shards_per_worker_without_overlap(tmp_path):
 
 
 def test_bert_reader_static_and_dynamic_masking(tmp_path):
-    static = schema.feature_lengths("bert", 12, 3)
+    static = _bert_features(12, 3)
     example = {"input_ids": [2, 50, 4, 52, 3, 60, 61, 3, 0, 0, 0, 0],
                "input_mask": [1] * 8 + [0] * 4, "segment_ids": [0] * 5 + [1] * 3 + [0] * 4,
                "next_sentence_labels": [1], "masked_lm_positions": [2, 0, 0],
@@ -101,7 +109,7 @@ def test_bert_reader_static_and_dynamic_masking(tmp_path):
     assert labels["mlm_ids"].numpy().tolist() == [[51, 0, 0]] * 2
     assert labels["nsp_labels"].numpy().tolist() == [1, 1]
 
-    dynamic = schema.feature_lengths("bert", 12, 0)
+    dynamic = _bert_features(12, 0)
     unmasked = {k: v for k, v in example.items() if k in dynamic}
     unmasked["input_ids"] = [2] + list(range(50, 56)) + [3, 0, 0, 0, 0]
     data_dir = _dataset_dir(tmp_path / "dyn", "bert", dynamic,
@@ -136,13 +144,13 @@ def test_unmasked_ids_undo_static_masking():
         parsed["masked_lm_weights"].append([1.0] * len(positions) + [0.0] * fill)
     parsed = {name: tf.constant(value) for name, value in parsed.items()}
     assert parsed["input_ids"].numpy().tolist() != originals
-    assert readers.unmasked_ids(parsed).numpy().tolist() == originals
+    assert unmasked_ids(parsed).numpy().tolist() == originals
 
 
 def test_reader_remasks_static_data_at_the_rate_asked(tmp_path):
     """--mlm_mask_rate: a training batch of statically masked data is masked anew at the
     trainer's rate; the labels are the original tokens, never the written [MASK]."""
-    static = schema.feature_lengths("bert", 16, 2)
+    static = _bert_features(16, 2)
     original = [2] + list(range(50, 62)) + [3, 0, 0]
     written = list(original)
     written[3] = 4  # the data's own mask, label 52
@@ -152,7 +160,7 @@ def test_reader_remasks_static_data_at_the_rate_asked(tmp_path):
                "masked_lm_weights": [1.0, 0.0]}
     data_dir = _dataset_dir(tmp_path, "bert", static, [(f"k{i}", example) for i in range(64)],
                             max_predictions=2)
-    masker = readers.dynamic_masker(readers.load_manifest(data_dir, "train"), 0.5, 8)
+    masker = dynamic_masker(readers.load_manifest(data_dir, "train"), 0.5, 8)
     features, labels = next(iter(readers.make_dataset(data_dir, "train", 64, shuffle=False,
                                                       masker=masker)))
     positions = features["mask_positions"].numpy()
@@ -172,7 +180,7 @@ def test_reader_remasks_static_data_at_the_rate_asked(tmp_path):
 def test_trainer_input_remasks_with_max_predictions_alone(tmp_path):
     """--mlm_max_predictions without --mlm_mask_rate: the trainer's batches are masked
     anew at the data's own rate (0.15), in that many positions."""
-    static = schema.feature_lengths("bert", 64, 2)
+    static = _bert_features(64, 2)
     tokens = [2] + list(range(10, 72)) + [3]
     example = {"input_ids": tokens, "input_mask": [1] * 64, "segment_ids": [0] * 64,
                "next_sentence_labels": [0], "masked_lm_positions": [1, 0],
@@ -198,12 +206,17 @@ def test_reader_errors_name_the_problem(tmp_path):
         readers.make_dataset(data_dir, "eval", 4)
 
 
+def _manifest(fingerprint):
+    return output.Manifest(kind="gpt", tokenizer=output.TokenizerInfo("gpt", 100),
+                           fingerprint=fingerprint)
+
+
 def test_output_directory_appears_only_when_complete(tmp_path):
     target = str(tmp_path / "out")
     temporary = output.begin(target, "abc", overwrite=False)
     open(os.path.join(temporary, "data"), "w").close()
     assert not os.path.exists(target)
-    output.commit(temporary, target, {"fingerprint": "abc"})
+    output.commit(temporary, target, _manifest("abc"))
     assert sorted(os.listdir(target)) == ["data", "manifest.json"]
     assert not os.path.exists(temporary)
     # Same fingerprint: nothing to do. Another one: refused unless overwriting.
@@ -211,8 +224,8 @@ def test_output_directory_appears_only_when_complete(tmp_path):
     with pytest.raises(ConfigError, match="already exists .* --overwrite"):
         output.begin(target, "xyz", overwrite=False)
     temporary = output.begin(target, "xyz", overwrite=True)
-    output.commit(temporary, target, {"fingerprint": "xyz"})
-    assert output.read_manifest(target)["fingerprint"] == "xyz"
+    output.commit(temporary, target, _manifest("xyz"))
+    assert output.read_manifest(target).fingerprint == "xyz"
     assert os.listdir(target) == ["manifest.json"]
 
 

@@ -77,7 +77,7 @@ def test_keras_hub_bert_preset_gives_keras_hubs_outputs(made):
     np.testing.assert_allclose(
         model({**inputs, "mask_positions": positions})["mlm_logits"],
         task({**inputs, "mask_positions": positions}), atol=TOLERANCE)
-    assert manifest["kind"] == "bert" and tokenizer.options == {"lowercase": True,
+    assert manifest.kind == "bert" and tokenizer.options == {"lowercase": True,
                                                                 "strip_accents": True}
     assert made["kh_bert_check"].startswith("outputs equal keras-hub's model")
     assert made["hf_bert_check"].endswith("max |difference| 0.00e+00")

@@ -17,9 +17,9 @@ from tfllm.data import job
 from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
 from tfllm.data.sources import SourceConfig
-from tfllm.serving import modules
-from tfllm.serving.client import RestClient
-from tfllm.serving.export import export_module
+from tfllm.export import modules
+from tfllm.client import RestClient
+from tfllm.export.saved_model import export_module
 from tfllm.serving.process import ServerProcess
 from tfllm.training.artifacts import load_trained, pretrained_architecture
 from tfllm.training.config import TrainConfig
@@ -71,9 +71,9 @@ def _fine_tune(root, manifest, name, **settings):
 
 def test_classification_data_uses_the_published_vocabulary(converted):
     root, manifest = converted
-    assert manifest["tokenizer"]["vocab_size"] == len(published.wordpiece_vocabulary(True))
+    assert manifest.tokenizer.vocab_size == len(published.wordpiece_vocabulary(True))
     with open(root / "tfllm_hf_bert" / "tokenizer" / "vocab.txt") as f, \
-            open(root / "data" / manifest["tokenizer"]["file"]) as g:
+            open(root / "data" / manifest.tokenizer.file) as g:
         assert f.read() == g.read()
 
 
@@ -86,8 +86,8 @@ def test_fine_tuned_from_a_converted_model_exports_and_serves(converted):
     base = str(root / "export")
     for name, directory in (("full", full), ("lora", lora)):
         model, labels_manifest, tokenizer = load_trained(directory)
-        assert tokenizer.vocab_size == manifest["tokenizer"]["vocab_size"]
-        export_module(modules.TaskModule(model, tokenizer, labels_manifest["labels"]),
+        assert tokenizer.vocab_size == manifest.tokenizer.vocab_size
+        export_module(modules.TaskModule(model, tokenizer, labels_manifest.labels),
                       base, name, texts)  # verified in a fresh process before publishing
     pretrained, _, _ = load_trained(str(root / "tfllm_hf_bert"))
     tuned, _, _ = load_trained(full)
@@ -118,7 +118,7 @@ def test_a_fine_tuned_classifier_goes_back_to_hf_and_keras_hub(converted, tmp_pa
     assert convert.weight_difference(
         model, keras_hub.models.Backbone.from_preset(str(tmp_path / "hf"))) == 0.0
     with open(tmp_path / "hf" / "config.json") as f:
-        assert list(json.load(f)["id2label"].values()) == labels_manifest["labels"]
+        assert list(json.load(f)["id2label"].values()) == labels_manifest.labels
     convert.export_model(tuned, "keras_hub", str(tmp_path / "kh"))
     task = keras_hub.models.BertTextClassifier.from_preset(str(tmp_path / "kh"),
                                                            preprocessor=None)
@@ -130,7 +130,7 @@ def test_a_fine_tuned_classifier_goes_back_to_hf_and_keras_hub(converted, tmp_pa
 
 def _classifier(directory):
     model, manifest, tokenizer = load_trained(directory)
-    return model, tokenizer, manifest["labels"]
+    return model, tokenizer, manifest.labels
 
 
 def test_converted_models_generate_fill_masks_and_export(converted, tmp_path):

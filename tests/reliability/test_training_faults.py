@@ -142,7 +142,7 @@ def _damage(path, how):
 @pytest.mark.parametrize("how", ["truncated", "corrupted"])
 def test_a_damaged_shard_is_named_or_skipped_and_counted(tmp_path, how):
     data, manifest = write_gpt_data(tmp_path / "data", train_shards=2)
-    damaged = os.path.join(data, manifest["splits"]["train"]["files"][1])
+    damaged = os.path.join(data, manifest.splits["train"].files[1])
     _damage(damaged, how)
     failed = run_training(f"--data_dir={data}", f"--model_dir={tmp_path / 'failed'}",
                           "--train_steps=40")

@@ -13,8 +13,8 @@ from tfllm.models.classifier import SequenceClassifier
 from tfllm.models.gpt import GptBackbone, GptCausalLM
 from tfllm.models.span_extractor import SpanExtractor
 from tfllm.models.tagger import TokenTagger
-from tfllm.serving import modules
-from tfllm.serving.export import export_module
+from tfllm.export import modules
+from tfllm.export.saved_model import export_module
 from tfllm.text.tokenizers import load_tokenizer, train_tokenizer
 
 LABELS = ["science", "work"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.serving.models import PROMPTS, TEXTS
-from tfllm.serving.client import GrpcClient, RestClient, ServerError
+from tfllm.client import GrpcClient, RestClient, ServerError
 from tfllm.serving.process import ServerProcess
 
 BINARY = shutil.which("tensorflow_model_server")

@@ -17,9 +17,9 @@ import tensorflow as tf
 
 from tests.serving.conftest import MAX_REQUEST_BYTES
 from tests.serving.models import PAIRS, PROMPTS, QUESTIONS, TEXTS
-from tfllm.serving import modules
-from tfllm.serving.client import GrpcClient, RestClient, ServerError
-from tfllm.serving.export import export_module
+from tfllm.export import modules
+from tfllm.client import GrpcClient, RestClient, ServerError
+from tfllm.export.saved_model import export_module
 from tfllm.serving.process import ServerProcess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

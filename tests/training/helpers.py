@@ -1,26 +1,31 @@
 """Tiny datasets and trainers for training tests."""
 
-import json
+import dataclasses
 import os
 
 import apache_beam as beam
 import numpy as np
 
-from tfllm.data import schema
+from tfllm.data import output
+from tfllm.data.classify_examples import ClassifyExampleConfig
+from tfllm.data.gpt_examples import GptExampleConfig
 from tfllm.data.write import WriteTFRecords
 from tfllm.models import configs
+from tfllm.tasks.causal_lm import CausalLanguageModeling
+from tfllm.tasks.classification import Classification
 from tfllm.training.config import TrainConfig
 from tfllm.training.trainer import Trainer
 
 VOCAB = 64
 LENGTH = 16
+GPT_TOKENIZER = output.TokenizerInfo("gpt", VOCAB, {"pad": 0, "unk": 1, "end_of_text": 2})
 
 
 def write_gpt_data(directory, examples=256, seed=0, train_shards=2):
     """Synthetic token windows with learnable structure (each token follows its predecessor
     by +1 mod vocab, from a random start), some padded at the end."""
     rng = np.random.default_rng(seed)
-    features = schema.feature_lengths("gpt", LENGTH)
+    features = CausalLanguageModeling().feature_schema(GptExampleConfig(LENGTH))
     rows = []
     for i in range(examples):
         start = int(rng.integers(3, VOCAB))
@@ -35,13 +40,16 @@ def write_gpt_data(directory, examples=256, seed=0, train_shards=2):
             _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, shards,
                                                                features)
         files[split] = sorted(f for f in os.listdir(directory) if f.startswith(f"{split}-"))
-    manifest = {"kind": "gpt", "schema": schema.to_manifest(features),
-                "splits": {s: {"files": f, "examples": 0} for s, f in files.items()},
-                "tokenizer": {"vocab_size": VOCAB, "family": "gpt",
-                              "special_ids": {"pad": 0, "unk": 1, "end_of_text": 2}}}
-    with open(os.path.join(directory, "manifest.json"), "w") as f:
-        json.dump(manifest, f)
-    return str(directory), manifest
+    return _write_manifest(directory, output.Manifest(
+        kind="gpt", schema=features, splits={s: output.Split(f, 0) for s, f in files.items()},
+        tokenizer=GPT_TOKENIZER))
+
+
+def _write_manifest(directory, manifest):
+    directory = str(directory)
+    manifest = dataclasses.replace(manifest, directory=directory)
+    output.write_manifest(directory, manifest)
+    return directory, manifest
 
 
 def tiny_gpt_config(**overrides):
@@ -61,7 +69,7 @@ def make_trainer(data_dir, manifest, model_dir, strategy, model_config=None, **t
 def write_classify_data(directory, examples=128, seed=0):
     """Sequences labelled 1 when their first token is even: a rule a model can learn."""
     rng = np.random.default_rng(seed)
-    features = schema.feature_lengths("classify", LENGTH)
+    features = Classification().feature_schema(ClassifyExampleConfig(LENGTH))
     rows = []
     for i in range(examples):
         ids = rng.integers(3, VOCAB, LENGTH).tolist()
@@ -73,12 +81,7 @@ def write_classify_data(directory, examples=128, seed=0):
         with beam.Pipeline() as pipeline:
             _ = pipeline | beam.Create(subset) | WriteTFRecords(str(directory), split, 1,
                                                                features)
-    manifest = {"kind": "classify", "schema": schema.to_manifest(features),
-                "labels": ["odd", "even"],
-                "splits": {s: {"files": [f"{s}-00000-of-00001.tfrecord.gz"], "examples": 0}
-                           for s in ("train", "eval")},
-                "tokenizer": {"vocab_size": VOCAB, "family": "gpt",
-                              "special_ids": {"pad": 0, "unk": 1, "end_of_text": 2}}}
-    with open(os.path.join(directory, "manifest.json"), "w") as f:
-        json.dump(manifest, f)
-    return str(directory), manifest
+    return _write_manifest(directory, output.Manifest(
+        kind="classify", schema=features, labels=["odd", "even"],
+        splits={s: output.Split([f"{s}-00000-of-00001.tfrecord.gz"], 0)
+                for s in ("train", "eval")}, tokenizer=GPT_TOKENIZER))

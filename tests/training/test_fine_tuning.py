@@ -1,5 +1,6 @@
 """Fine-tuning through the trainer: init checkpoints, LoRA, freezing."""
 
+import dataclasses
 import os
 
 import keras
@@ -114,6 +115,6 @@ def test_label_outside_the_label_vocabulary(tmp_path):
     from tfllm.errors import InputError
 
     data_dir, manifest = write_classify_data(tmp_path / "data")
-    manifest = {**manifest, "labels": ["only"]}  # the data also holds label id 1
+    manifest = dataclasses.replace(manifest, labels=["only"])  # the data also holds id 1
     with pytest.raises(InputError, match="label id outside the label vocabulary \\(1 labels"):
         make_trainer(data_dir, manifest, tmp_path / "m", one_device(), train_steps=3).train()

@@ -39,7 +39,7 @@ def _data(tmp_path, kind, examples):
 def test_pretraining_loss_goes_down(tmp_path, kind, examples, jit):
     data_dir, manifest = _data(tmp_path, kind, examples)
     model_config = configs.override(configs.get_preset(f"{kind}_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"], "dropout": 0.0})
+        "vocab_size": manifest.tokenizer.vocab_size, "dropout": 0.0})
     keras.utils.set_random_seed(0)
     trainer = Trainer(model_config, TrainConfig(
         data_dir=data_dir, model_dir=str(tmp_path / "model"), train_steps=60,

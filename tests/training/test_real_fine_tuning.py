@@ -36,7 +36,7 @@ def test_fine_tuned_classifier_beats_the_majority_baseline(tmp_path):
         vocab_size=600, num_shards=1, eval_fraction=0.2)
     manifest = job.run(config, report=lambda line: None)
     model_config = configs.override(configs.get_preset("bert_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"]})
+        "vocab_size": manifest.tokenizer.vocab_size})
     keras.utils.set_random_seed(0)
     Trainer(model_config, TrainConfig(
         data_dir=config.output_dir, model_dir=str(tmp_path / "model"), train_steps=120,

@@ -12,14 +12,13 @@ import pytest
 import tensorflow as tf
 
 from tests.training.test_real_tasks import prepare_and_train
-from tfllm import evaluate
+from tfllm import tasks
 from tfllm.data import readers, task_corpora
 from tfllm.data.qa_examples import QaExampleConfig
 from tfllm.data.sources import SourceConfig
-from tfllm.serving import modules
-from tfllm.serving.export import export_module
+from tfllm.export.saved_model import export_module
+from tfllm.tasks.question_answering import QuestionAnswering, split_questions
 from tfllm.text.tokenizers import load_tokenizer
-from tfllm.training.tasks import SpanExtraction
 
 pytestmark = pytest.mark.skipif(not os.path.exists(f"{task_corpora.WORDNET}/data.noun"),
                                 reason="Debian's wordnet-base is installed by setup.sh")
@@ -30,7 +29,7 @@ def _span_loss(model, data_dir):
     total = count = 0.0
     for features, labels in readers.make_dataset(data_dir, "eval", 64, shuffle=False,
                                                  repeat=False):
-        sums, _ = SpanExtraction().sums(model(features, training=False), labels)
+        sums, _ = QuestionAnswering().sums(model(features, training=False), labels)
         total += float(sums["span"])
         count += int(labels["starts"].shape[0])
     return total / count
@@ -45,10 +44,10 @@ def test_definition_questions_learned_exported_and_served(tmp_path):
     examples = QaExampleConfig(sequence_length=64, doc_stride=24, max_query_length=16)
     data_dir, manifest, model, _ = prepare_and_train(tmp_path, "qa", source, 400,
                                                      length=64, examples=examples)
-    assert manifest["qa"]["version_2_with_negative"]
-    untrained = SpanExtraction().build_model(model.config)
+    assert manifest.task["version_2_with_negative"]
+    untrained = QuestionAnswering().build_model(model.config)
     trained_loss, untrained_loss = _span_loss(model, data_dir), _span_loss(untrained, data_dir)
-    results = evaluate.evaluate_qa(model, data_dir, "eval", 64, manifest)
+    results = tasks.for_manifest(manifest).evaluate(model, data_dir, "eval", 64)
     print(json.dumps({"span_loss": [round(trained_loss, 4), round(untrained_loss, 4)],
                       **{name: {k: round(v, 4) for k, v in r.items()}
                          for name, r in results.items()}}))
@@ -61,11 +60,11 @@ def test_definition_questions_learned_exported_and_served(tmp_path):
 
     # Exported, verified in a fresh process; served answers are spans of their contexts
     # and equal the in-process evaluation's.
-    questions, contexts, _ = readers.split_questions(data_dir, "eval")
+    questions, contexts, _ = split_questions(data_dir, "eval")
     questions, contexts = questions[:24], contexts[:24]
     contexts[0] = "Caf\u00e9 na\u00efvet\u00e9 \u2014 " + contexts[0]  # offsets in characters
     tokenizer = load_tokenizer(os.path.join(data_dir, "vocab.txt"))
-    module = modules.QaModule.for_data(model, tokenizer, manifest, max_answer_length=30)
+    module = QuestionAnswering(manifest).serving_module(model, tokenizer, max_answer_length=30)
     version = export_module(module, str(tmp_path / "export"), "qa",
                             {"question": questions, "context": contexts})
     served = tf.saved_model.load(version).signatures["serving_default"](

@@ -11,7 +11,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfllm import evaluate
+from tfllm import tasks
 from tfllm.data import job, task_corpora
 from tfllm.data.classify_examples import ClassifyExampleConfig
 from tfllm.data.filters import filter_config_from_overrides
@@ -40,7 +40,7 @@ def prepare_and_train(tmp_path, kind, source, steps, length=48, examples=None):
         vocab_size=1000, num_shards=1, eval_fraction=0.15)
     manifest = job.run(config, report=lambda line: None)
     model_config = configs.override(configs.get_preset("bert_tiny"), {
-        "vocab_size": manifest["tokenizer"]["vocab_size"], "max_sequence_length": length})
+        "vocab_size": manifest.tokenizer.vocab_size, "max_sequence_length": length})
     keras.utils.set_random_seed(0)
     model_dir = str(tmp_path / "model")
     Trainer(model_config, TrainConfig(
@@ -58,7 +58,7 @@ def test_similarity_regression_beats_the_mean_and_tfidf_ridge(tmp_path, examples
     source = SourceConfig(patterns=(path,), format="tsv", text_field="sentence1",
                           text_pair_field="sentence2", label_field="score", label_type="float")
     data_dir, manifest, model, model_dir = prepare_and_train(tmp_path, "regress", source, 400)
-    results = evaluate.evaluate_regressor(model, data_dir, "eval", 32, manifest)
+    results = tasks.for_manifest(manifest).evaluate(model, data_dir, "eval", 32)
     model_metrics = results["model"]
     print(json.dumps({k: {m: round(v, 4) for m, v in r.items() if m != "scatter"}
                       for k, r in results.items()}))
@@ -85,8 +85,8 @@ def test_paraphrase_pairs_beat_majority_and_tfidf_logistic_regression(tmp_path, 
     source = SourceConfig(patterns=(path,), format="csv", text_field="sentence1",
                           text_pair_field="sentence2", label_field="label")
     data_dir, manifest, model, _ = prepare_and_train(tmp_path, "classify", source, 600)
-    assert manifest["labels"] == ["different", "paraphrase"]
-    results = evaluate.evaluate_classifier(model, data_dir, "eval", 32, manifest)
+    assert manifest.labels == ["different", "paraphrase"]
+    results = tasks.for_manifest(manifest).evaluate(model, data_dir, "eval", 32)
     print(json.dumps({k: round(r["accuracy"], 4) for k, r in results.items()}))
     assert sum(results["model"]["confusion_matrix"][0]) + \
         sum(results["model"]["confusion_matrix"][1]) >= 320

@@ -1,11 +1,12 @@
 """ExampleGen, StatisticsGen, ExampleValidator and Transform over tfllm's Beam job."""
 
+import dataclasses
 import filecmp
 import json
 import os
 
 from tfllm.components.base import Component, ComponentError, run_module
-from tfllm.data import readers
+from tfllm.data import output, readers
 from tfllm.text.tokenizers import copy_tokenizer, load_tokenizer
 
 
@@ -32,8 +33,8 @@ class ExampleGen(Component):
             args.append(f"--tokenizer={tokenizer.path(tokenizer.properties['file'])}")
         run_module("tfllm.preprocess", [*args, *self.options["beam_args"]], context)
         manifest = readers.load_manifest(outputs["examples"], "train")
-        return {"examples": {"kind": manifest["kind"],
-                             "splits": {s: v["examples"] for s, v in manifest["splits"].items()}}}
+        return {"examples": {"kind": manifest.kind,
+                             "splits": {s: v.examples for s, v in manifest.splits.items()}}}
 
 
 class StatisticsGen(Component):
@@ -46,18 +47,16 @@ class StatisticsGen(Component):
         super().__init__(component_id, inputs={"examples": examples})
 
     def execute(self, inputs, outputs, context):
-        examples = inputs["examples"]
-        with open(examples.path("manifest.json")) as f:
-            manifest = json.load(f)
+        manifest = output.read_manifest(inputs["examples"].uri)
         splits = {}
-        for split, info in manifest["splits"].items():
-            sizes = [os.path.getsize(examples.path(name)) for name in info["files"]
-                     if os.path.exists(examples.path(name))]
-            splits[split] = {"examples": info["examples"], "files": len(info["files"]),
+        for split, info in manifest.splits.items():
+            sizes = [os.path.getsize(path) for path in manifest.files(split)
+                     if os.path.exists(path)]
+            splits[split] = {"examples": info.examples, "files": len(info.files),
                              "files_present": len(sizes), "bytes": sum(sizes)}
-        statistics = {"kind": manifest["kind"], "splits": splits,
-                      "tokenizer": manifest["tokenizer"], "labels": manifest["labels"],
-                      "counters": manifest["statistics"]}
+        statistics = {"kind": manifest.kind, "splits": splits,
+                      "tokenizer": dataclasses.asdict(manifest.tokenizer),
+                      "labels": manifest.labels, "counters": manifest.statistics}
         os.makedirs(outputs["statistics"])
         with open(os.path.join(outputs["statistics"], "statistics.json"), "w") as f:
             json.dump(statistics, f, indent=2, sort_keys=True)
@@ -119,13 +118,12 @@ class Transform(Component):
 
     def execute(self, inputs, outputs, context):
         examples = inputs["examples"]
-        with open(examples.path("manifest.json")) as f:
-            described = json.load(f)["tokenizer"]
+        described = output.read_manifest(examples.uri).tokenizer
         os.makedirs(outputs["tokenizer"])
-        target = copy_tokenizer(examples.path(described["file"]), outputs["tokenizer"])
+        target = copy_tokenizer(examples.path(described.file), outputs["tokenizer"])
         tokenizer = load_tokenizer(target)
-        if tokenizer.vocab_size != described["vocab_size"]:
+        if tokenizer.vocab_size != described.vocab_size:
             raise ComponentError(f"The tokenizer has {tokenizer.vocab_size} tokens; the "
-                                 f"manifest says {described['vocab_size']}.")
-        return {"tokenizer": {"file": described["file"], "family": tokenizer.family,
+                                 f"manifest says {described.vocab_size}.")
+        return {"tokenizer": {"file": described.file, "family": tokenizer.family,
                               "vocab_size": tokenizer.vocab_size}}

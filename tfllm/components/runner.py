@@ -58,13 +58,40 @@ def _cache_key(component, input_artifacts):
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
+RUN_RECORD = "last_run.json"
+
+
+def read_run_record(root):
+    """The record of the last run of the pipeline rooted at `root`."""
+    with open(os.path.join(root, RUN_RECORD)) as f:
+        return json.load(f)
+
+
+def _write_run_record(pipeline, produced, summary):
+    """`PIPELINE_ROOT/last_run.json`: each component's state, seconds, input artifacts'
+    URIs and output artifacts, so a caller finds what was trained, evaluated and pushed
+    by following the lineage rather than component names."""
+    states = {component_id: (state, seconds) for component_id, state, seconds in summary}
+    record = {"pipeline": pipeline.name, "root": pipeline.root, "components": [
+        {"id": component.id, "state": states[component.id][0],
+         "seconds": round(states[component.id][1], 1),
+         "inputs": {name: produced[channel.producer.id][channel.name].uri
+                    for name, channel in component.inputs.items()},
+         "outputs": {name: {"uri": a.uri, "type": a.type, "properties": a.properties}
+                     for name, a in produced[component.id].items()}}
+        for component in pipeline.components]}
+    with open(os.path.join(pipeline.root, RUN_RECORD), "w") as f:
+        json.dump(record, f, indent=2)
+
+
 class LocalRunner:
     def __init__(self, log=print):
         self.log = log
 
     def run(self, pipeline):
         """Runs every component (or takes it from the cache); returns
-        {component id: {output name: Artifact}} and a summary per component."""
+        {component id: {output name: Artifact}} and a summary per component, also
+        recorded in `PIPELINE_ROOT/last_run.json`."""
         store = MetadataStore(os.path.join(pipeline.root, "metadata.sqlite"))
         context = Context(pipeline, store, self.log)
         produced, summary = {}, []
@@ -85,6 +112,7 @@ class LocalRunner:
             elapsed = time.perf_counter() - started
             summary.append((component.id, "ran", elapsed))
             self.log(f"[{component.id}] done in {elapsed:.1f}s")
+        _write_run_record(pipeline, produced, summary)
         return produced, summary
 
     def _from_cache(self, store, component, key):

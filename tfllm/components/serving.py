@@ -6,7 +6,7 @@ import shutil
 from tfllm.components.base import Component, ComponentError, run_module
 from tfllm.errors import TfllmError
 from tfllm.serving import versions
-from tfllm.serving.client import GrpcClient, RestClient
+from tfllm.client import GrpcClient, RestClient
 from tfllm.serving.process import ServerProcess
 
 INFRA_BLESSED, INFRA_NOT_BLESSED = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
@@ -87,7 +87,7 @@ class Pusher(Component):
                          parameters={"destination": os.path.abspath(destination)})
 
     def execute(self, inputs, outputs, context):
-        evaluation, infra = inputs["evaluation"], inputs["infra_blessing"]
+        infra = inputs["infra_blessing"]
         name = infra.properties["name"]
         reasons = []
         for key, who in (("base_evaluation", "the pretrained model's evaluation"),

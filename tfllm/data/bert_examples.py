@@ -20,6 +20,7 @@ import apache_beam as beam
 
 from tfllm.data.documents import counter
 from tfllm.data.tokenize import TokenizeDocuments
+from tfllm.errors import ConfigError
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -34,6 +35,13 @@ class BertExampleConfig:
     static_masking: bool = True  # False: leave masking to the tf.data reader
     documents_per_group: int = 256
     seed: int = 12345
+
+    def __post_init__(self):
+        if not 0 < self.masked_lm_prob < 1:
+            raise ConfigError(f"--masked_lm_prob must be in (0, 1); got {self.masked_lm_prob}.")
+        if self.sequence_length < 8:
+            raise ConfigError(f"--sequence_length must be at least 8; got "
+                              f"{self.sequence_length}.")
 
 
 def split_sentences(text):

@@ -6,13 +6,16 @@ import dataclasses
 import apache_beam as beam
 
 from tfllm.data.documents import counter
-from tfllm.data.tokenize import TokenizeDocuments
+from tfllm.data.tokenize import TokenizeDocuments, check_sequence_length
 from tfllm.text.packing import pack
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifyExampleConfig:
     sequence_length: int = 128
+
+    def __post_init__(self):
+        check_sequence_length(self.sequence_length)
 
 
 class _ToExample(beam.DoFn):

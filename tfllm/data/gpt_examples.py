@@ -12,13 +12,16 @@ import apache_beam as beam
 
 from tfllm.data.bert_examples import group_key
 from tfllm.data.documents import counter
-from tfllm.data.tokenize import TokenizeDocuments
+from tfllm.data.tokenize import TokenizeDocuments, check_sequence_length
 
 
 @dataclasses.dataclass(frozen=True)
 class GptExampleConfig:
     sequence_length: int = 128
     documents_per_group: int = 1024
+
+    def __post_init__(self):
+        check_sequence_length(self.sequence_length)
 
 
 def pack(token_lists, sequence_length, end_of_text, pad):

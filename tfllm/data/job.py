@@ -8,9 +8,6 @@ counts, the one step that needs the whole corpus's statistics at once.
 
 import dataclasses
 import glob
-import gzip
-import hashlib
-import heapq
 import json
 import os
 import time
@@ -21,33 +18,28 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import tfllm
-from tfllm.data import output, schema
-from tfllm.data.bert_examples import MakeBertExamples
-from tfllm.data.classify_examples import MakeClassifyExamples
+from tfllm import tasks
+from tfllm.data import output
+from tfllm.data.clean_corpus import CLEAN_DIR, document_from_json, to_json_line
 from tfllm.data.dedup import DeduplicateDocuments, DeduplicateLines
-from tfllm.data.documents import COUNTER_NAMESPACE, Document, counter
+from tfllm.data.documents import COUNTER_NAMESPACE, counter
 from tfllm.data.filters import FilterConfig, QualityFilter
-from tfllm.data.gpt_examples import MakeGptExamples
 from tfllm.data.language import IdentifyLanguage, LanguageConfig
 from tfllm.data.near_dedup import DeduplicateNearDuplicates, MinHashConfig
 from tfllm.data.normalize import NormalizeConfig, NormalizeText
 from tfllm.data.pii import ScrubPII
-from tfllm.data.qa_examples import MakeQaExamples
-from tfllm.data.tag_examples import MakeTagExamples
 from tfllm.data.sources import (
     TABLE_FORMATS,
     ReadDocuments,
     SourceConfig,
     check_columns,
     match_inputs,
-    paragraph_key,
 )
 from tfllm.data.word_counts import WORD_COUNTS_PREFIX, CountWords, read_word_counts
 from tfllm.data.write import SPLITS, WriteTFRecords, split_of
 from tfllm.errors import ConfigError
 from tfllm.text import tokenizers
 
-CLEAN_DIR = "clean"
 BAD_ROWS_PREFIX = "bad_rows"  # clean/bad_rows-*.jsonl: {"file", "line", "reason"} per row
 
 
@@ -83,8 +75,8 @@ class JobConfig:
     max_bad_rows: int = 0  # rows of labelled inputs that may be skipped before the job stops
 
     def __post_init__(self):
-        if self.kind not in schema.KINDS:
-            raise ConfigError(f"--kind must be one of {', '.join(schema.KINDS)}; "
+        if self.kind not in tasks.kinds():
+            raise ConfigError(f"--kind must be one of {', '.join(tasks.kinds())}; "
                               f"got {self.kind!r}.")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError(f"--eval_fraction must be in [0, 1); got {self.eval_fraction}.")
@@ -97,24 +89,30 @@ class JobConfig:
                               "another run and --tfds_split.")
         if self.max_bad_rows < 0:
             raise ConfigError(f"--max_bad_rows must be at least 0; got {self.max_bad_rows}.")
-        if self.kind == "regress" and (not self.source.label_field
-                                       or self.source.label_type != "float"):
-            raise ConfigError("--kind=regress needs --label_field, the column or field "
-                              "holding each example's number.")
-        for kind, format_name, what in (("tag", "conll", "tagged words"),
-                                         ("qa", "squad", "questions on contexts")):
-            if (self.kind == kind) != (self.source.format == format_name):
-                raise ConfigError(
-                    f"--kind={kind} reads --input_format={format_name} ({what}), and "
-                    f"{format_name} files make {kind} data; got --kind={self.kind} with "
-                    f"--input_format={self.source.format}.")
+        task = tasks.get(self.kind)
+        task().check_job(self)
+        # CoNLL and SQuAD files make one kind each, and that kind reads nothing else.
+        reader = task if task.input_format else {
+            t.input_format[0]: t for t in tasks.all_tasks() if t.input_format}.get(
+            self.source.format)
+        if reader is not None and (reader is not task
+                                   or reader.input_format[0] != self.source.format):
+            format_name, what = reader.input_format
+            raise ConfigError(
+                f"--kind={reader.kind} reads --input_format={format_name} ({what}), and "
+                f"{format_name} files make {reader.kind} data; got --kind={self.kind} "
+                f"with --input_format={self.source.format}.")
         if self.tokenizer_family not in ("", "bert", "gpt"):
             raise ConfigError("--tokenizer_family must be bert (WordPiece) or gpt "
                               f"(SentencePiece); got {self.tokenizer_family!r}.")
 
     @property
+    def task(self):
+        return tasks.get(self.kind)()
+
+    @property
     def family(self):
-        return self.tokenizer_family or ("gpt" if self.kind == "gpt" else "bert")
+        return self.tokenizer_family or self.task.tokenizer_family
 
 
 def _as_json(value):
@@ -153,31 +151,11 @@ class _Progress(beam.DoFn):
         yield element
 
 
-def _to_json_line(document):
-    record = {"doc_id": document.doc_id, "text": document.text, "label": document.label,
-              "source": document.source}
-    if document.language:
-        record.update(language=document.language, language_score=document.language_score)
-    if document.text_pair:
-        record["text_pair"] = document.text_pair
-    return json.dumps(record, ensure_ascii=False)
-
-
-def document_from_json(line):
-    record = json.loads(line)
-    return Document(doc_id=record["doc_id"], text=record["text"], source=record["source"],
-                    label=record["label"], language=record.get("language", ""),
-                    language_score=record.get("language_score", 0.0),
-                    text_pair=record.get("text_pair", ""))
-
-
 def clean_pipeline(config, pipeline, clean_prefix, files):
     """Stage 1 onto `pipeline`: read, normalise, identify the language, filter, scrub,
     deduplicate, write `clean_prefix-*.jsonl.gz`, the distinct labels to
     `clean_prefix-labels` and, unless a tokenizer is given, the word counts beside."""
-    # QA answers are character offsets into their context: the stages that rewrite
-    # text (normalisation, PII scrubbing, line deduplication) would move them.
-    rewrites = config.kind != "qa"
+    rewrites = config.task.rewrites_text
     documents = (pipeline
                  | "Read" >> ReadDocuments(config.source, files,
                                            os.path.join(os.path.dirname(clean_prefix),
@@ -198,7 +176,7 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
     if config.dedup.near:
         documents = documents | "NearDedup" >> DeduplicateNearDuplicates(config.dedup.minhash)
     _ = (documents
-         | "Labels" >> beam.FlatMap(_labels_of, config.kind)
+         | "Labels" >> beam.FlatMap(config.task.labels_of)
          | "DistinctLabels" >> beam.Distinct()
          | "WriteLabels" >> beam.io.WriteToText(f"{clean_prefix}-labels", num_shards=1,
                                                 shard_name_template=""))
@@ -210,56 +188,14 @@ def clean_pipeline(config, pipeline, clean_prefix, files):
                                                         num_shards=config.num_shards))
     _ = (documents
          | "CountKept" >> beam.Map(_count_kept)
-         | "ToJson" >> beam.Map(_to_json_line)
+         | "ToJson" >> beam.Map(to_json_line)
          | "WriteClean" >> beam.io.WriteToText(clean_prefix, file_name_suffix=".jsonl.gz",
                                                num_shards=config.num_shards))
-
-
-def _labels_of(document, kind):
-    """The label vocabulary's entries in one document: tags of tagged words, nothing for
-    numbers (regression) and answers (QA)."""
-    if kind == "tag":
-        return document.label.split(" ")
-    return [] if kind in ("regress", "qa") else [document.label]
 
 
 def _count_kept(document):
     counter("documents_kept").inc()
     return document
-
-
-def clean_sample(clean_dir, limit):
-    """Up to `limit` cleaned texts, chosen and ordered by a hash of their ids
-    (export's check inputs).
-
-    The runner decides the order of lines in the clean shards; choosing by hash
-    makes the choice independent of it.
-    """
-    chosen = []  # max-heap on the hash: the `limit` smallest hashes survive
-    for path in sorted(glob.glob(os.path.join(clean_dir, "*.jsonl.gz"))):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                record = json.loads(line)
-                rank = hashlib.blake2b(record["doc_id"].encode("utf-8"),
-                                       digest_size=8).digest()
-                item = (_Descending(rank), record["text"])
-                if len(chosen) < limit:
-                    heapq.heappush(chosen, item)
-                elif rank < chosen[0][0].key:
-                    heapq.heapreplace(chosen, item)
-    return [text for _, text in sorted(chosen, key=lambda item: item[0].key)]
-
-
-class _Descending:
-    """Inverts the order of a key so `heapq` (a min-heap) keeps the smallest keys."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key):
-        self.key = key
-
-    def __lt__(self, other):
-        return self.key > other.key
 
 
 def _check_bad_rows(clean_dir, count, limit):
@@ -281,11 +217,11 @@ def _check_bad_rows(clean_dir, count, limit):
 
 def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, num_docs,
                        eval_files=()):
-    examples_config = config.examples
+    task = config.task
     documents = (pipeline
                  | "ReadClean" >> beam.io.ReadFromText(os.path.join(clean_dir, "*.jsonl.gz"))
                  | "Parse" >> beam.Map(document_from_json))
-    split_key = paragraph_key if config.kind == "qa" else (lambda d: d.doc_id)
+    split_key = task.split_key
     eval_files = frozenset(eval_files)
 
     def split(document, _):
@@ -295,35 +231,12 @@ def _examples_pipeline(config, pipeline, clean_dir, out_dir, tokenizer, labels, 
 
     by_split = documents | "Split" >> beam.Partition(split, len(SPLITS))
     for split, split_documents in zip(SPLITS, by_split):
-        if config.kind == "bert":
-            maker = MakeBertExamples(examples_config, tokenizer.path, tokenizer.special_ids,
-                                     tokenizer.vocab_size, num_docs)
-        elif config.kind == "gpt":
-            maker = MakeGptExamples(examples_config, tokenizer.path, tokenizer.special_ids,
-                                    num_docs)
-        elif config.kind == "qa":
-            maker = MakeQaExamples(examples_config, tokenizer.path)
-        elif config.kind == "tag":
-            maker = MakeTagExamples(examples_config, tokenizer.path, tokenizer.special_ids,
-                                    labels)
-        else:
-            maker = MakeClassifyExamples(examples_config, tokenizer.path,
-                                         tokenizer.special_ids, labels,
-                                         regression=config.kind == "regress")
+        maker = task.example_maker(config.examples, tokenizer, labels, num_docs)
         shards = config.num_shards if split == "train" else max(1, config.num_shards // 4)
         _ = (split_documents
              | f"Make_{split}" >> maker
              | f"Write_{split}" >> WriteTFRecords(out_dir, split, shards,
-                                                  feature_schema(config)))
-
-
-def feature_schema(config):
-    examples = config.examples
-    if config.kind == "bert":
-        return schema.feature_lengths("bert", examples.sequence_length,
-                                      examples.max_predictions_per_seq
-                                      if examples.static_masking else 0)
-    return schema.feature_lengths(config.kind, examples.sequence_length)
+                                                  task.feature_schema(config.examples)))
 
 
 def _job_fingerprint(config, inputs):
@@ -359,12 +272,12 @@ def run(config, beam_args=(), report=print):
         report(f"{config.output_dir} is up to date (same inputs and flags); nothing to do.")
         return output.read_manifest(config.output_dir)
     try:
-        manifest = _run_into(config, beam_args, inputs, digest, temporary, report)
-        output.commit(temporary, config.output_dir, manifest)
+        output.commit(temporary, config.output_dir,
+                      _run_into(config, beam_args, inputs, digest, temporary, report))
     except BaseException:
         output.abort(temporary)
         raise
-    return manifest
+    return output.read_manifest(config.output_dir)
 
 
 def _run_into(config, beam_args, inputs, digest, temporary, report):
@@ -387,7 +300,7 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
         raise ConfigError("No document survived cleaning: the input is empty or every "
                           f"document was filtered out (statistics: {statistics}). Check the "
                           "input format flags or relax the filters.")
-    if config.kind in ("classify", "tag") and len(labels) < 2:
+    if len(labels) < config.task.min_labels:
         raise ConfigError("Classification needs at least two labels; the cleaned corpus has "
                           f"{labels or 'none'}. Set --label_field or --label_from_filename.")
 
@@ -418,25 +331,16 @@ def _run_into(config, beam_args, inputs, digest, temporary, report):
     for split in SPLITS:
         files = sorted(f for f in os.listdir(temporary)
                        if f.startswith(f"{split}-") and f.endswith(".tfrecord.gz"))
-        splits[split] = {"files": files, "examples": statistics.get(f"examples_{split}", 0)}
-    manifest = {
-        "kind": config.kind,
-        "fingerprint": digest,
-        "tfllm_version": tfllm.__version__,
-        "schema": schema.to_manifest(feature_schema(config)),
-        "tokenizer": {"file": os.path.basename(tokenizer_path), "family": tokenizer.family,
-                      "vocab_size": tokenizer.vocab_size, "special_ids": tokenizer.special_ids},
-        "labels": labels,
-        "splits": splits,
-        "clean_corpus": {"dir": CLEAN_DIR, "documents": num_documents},
-        "statistics": statistics,
-        "config": _as_json(config),
-        "beam_args": list(beam_args),
-        "inputs": inputs,
-        "elapsed_seconds": round(elapsed, 2),
-        "documents_per_second": round(statistics.get("documents_read", 0) / elapsed, 1),
-    }
-    if config.kind == "qa":  # models trained on SQuAD 2.0-style data may answer nothing
-        manifest["qa"] = {"version_2_with_negative":
-                          statistics.get("qa_impossible_questions", 0) > 0}
-    return manifest
+        splits[split] = output.Split(files, statistics.get(f"examples_{split}", 0))
+    task = config.task
+    return output.Manifest(
+        kind=config.kind, fingerprint=digest, tfllm_version=tfllm.__version__,
+        schema=task.feature_schema(config.examples),
+        tokenizer=output.TokenizerInfo(
+            file=os.path.basename(tokenizer_path), family=tokenizer.family,
+            vocab_size=tokenizer.vocab_size, special_ids=tokenizer.special_ids),
+        labels=labels, splits=splits, task=task.facts(statistics),
+        clean_corpus={"dir": CLEAN_DIR, "documents": num_documents},
+        statistics=statistics, config=_as_json(config), beam_args=list(beam_args),
+        inputs=inputs, elapsed_seconds=round(elapsed, 2),
+        documents_per_second=round(statistics.get("documents_read", 0) / elapsed, 1))

@@ -164,18 +164,18 @@ def fortune_sentences(fortunes_dir=FORTUNES, max_words=30):
 
 def _entity(rng):
     """(words, tags) of one planted entity: an e-mail, a URL or a one- or two-word number."""
-    kind = rng.choice(("EMAIL", "URL", "NUM"))
-    if kind == "EMAIL":
+    entity = rng.choice(("EMAIL", "URL", "NUM"))
+    if entity == "EMAIL":
         words = [f"{rng.choice(_NAMES)}{rng.randrange(100) if rng.random() < 0.5 else ''}"
                  f"@{rng.choice(_DOMAINS)}"]
-    elif kind == "URL":
+    elif entity == "URL":
         words = [f"https://{rng.choice(('www.', 'docs.', ''))}{rng.choice(_DOMAINS)}/"
                  f"{rng.choice(_NAMES)}"]
     elif rng.random() < 0.3:
         words = [str(rng.randrange(1, 999)), f"{rng.randrange(1000):03d}"]  # "12 000"
     else:
         words = [f"{rng.randrange(10 ** rng.randrange(1, 6)):,}"]
-    return words, [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
+    return words, [f"B-{entity}"] + [f"I-{entity}"] * (len(words) - 1)
 
 
 def tagging_rows(sentences, seed=0):

@@ -3,6 +3,13 @@
 import apache_beam as beam
 
 from tfllm.data.documents import counter
+from tfllm.errors import ConfigError
+
+
+def check_sequence_length(length):
+    """An example config's check: room for at least one token beside the special ones."""
+    if length < 2:
+        raise ConfigError(f"--sequence_length must be at least 2; got {length}.")
 
 
 class _Tokenize(beam.DoFn):

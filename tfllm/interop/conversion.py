@@ -7,6 +7,7 @@ import os
 import keras_hub
 import numpy as np
 
+from tfllm import tasks
 from tfllm.errors import ConfigError
 from tfllm.interop import exporting, huggingface, keras_hub_models, keras_hub_presets
 from tfllm.interop import model_dir, tf1_bert
@@ -160,7 +161,7 @@ def export_model(model_dir_path, to, output, overwrite=False):
     """Writes a tfllm model directory in HF or keras-hub form at `output`."""
     model_dir.check_output(output, overwrite)
     model, manifest, tokenizer = load_trained(model_dir_path)
-    labels = manifest.get("labels") if manifest["kind"] == "classify" else None
+    labels = tasks.for_manifest(manifest).published_labels
     with model_dir.written_atomically(output, overwrite) as temporary:
         (exporting.write_hf if to == "hf" else exporting.write_keras_hub)(
             model, tokenizer, temporary, labels)

@@ -15,8 +15,6 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     config = config_flags.config_from_flags()
     length = FLAGS.sequence_length
     if length is not None and not 0 < length <= config.max_sequence_length:

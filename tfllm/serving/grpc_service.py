@@ -44,10 +44,10 @@ def _answered_by(response, servable, signature_name):
 
 def _serialized_examples(request_input):
     """Serialized tf.Examples of an Input proto; context features merged into each."""
-    kind = request_input.WhichOneof("kind")
-    if kind == "example_list":
+    which = request_input.WhichOneof("kind")
+    if which == "example_list":
         return [e.SerializeToString() for e in request_input.example_list.examples]
-    if kind == "example_list_with_context":
+    if which == "example_list_with_context":
         listed = request_input.example_list_with_context
         merged = []
         for example in listed.examples:

@@ -4,7 +4,7 @@ shared by the REST and gRPC front ends."""
 import numpy as np
 import tensorflow as tf
 
-from tfllm.serving.export import CLASSIFY_METHOD, REGRESS_METHOD
+from tfllm.serving.layout import CLASSIFY_METHOD, REGRESS_METHOD
 from tfllm.serving.status import invalid
 
 
@@ -23,7 +23,7 @@ def _coerce(key, value, info):
         if value.dtype.kind not in "biuf":
             raise invalid(f"Input \"{key}\" expects {dtype.name} numbers but got "
                           f"{'strings' if value.dtype.kind in 'OSU' else value.dtype.name}.")
-        if dtype.is_integer and value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
+        if dtype.is_integer and np.issubdtype(value.dtype, np.floating) and not np.all(np.mod(value, 1) == 0):
             raise invalid(f"Input \"{key}\" expects integers ({dtype.name}) but got fractions.")
         value = value.astype(dtype.as_numpy_dtype)
     if not info.tensor_shape.unknown_rank and value.ndim != len(info.tensor_shape.dim):

@@ -93,7 +93,7 @@ def _single(input_names):
 def _encode(name, value):
     """numpy -> JSON-ready lists; strings as text, or b64 for `*_bytes` outputs."""
     if isinstance(value, np.ndarray):
-        if value.dtype == object or value.dtype.kind == "S":
+        if value.dtype == object or np.issubdtype(value.dtype, np.bytes_):
             return [_encode(name, v) for v in value] if value.ndim else _encode(name, value.item())
         return value.tolist()
     if isinstance(value, bytes):

@@ -19,7 +19,7 @@ import tensorflow_text  # noqa: F401  registers the tokenizer ops exported model
 from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import get_model_status_pb2, prediction_log_pb2
 
-from tfllm.serving.export import WARMUP_FILE
+from tfllm.serving.layout import WARMUP_FILE
 from tfllm.serving.status import invalid, not_found
 
 State = get_model_status_pb2.ModelVersionStatus.State

@@ -6,15 +6,16 @@ import os
 
 import tensorflow as tf
 
+from tfllm import tasks
 from tfllm.data import output
 from tfllm.errors import ConfigError
 from tfllm.models import configs
 from tfllm.text.tokenizers import load_tokenizer
-from tfllm.training import tasks
 
 
 def load_trained(model_dir, with_tokenizer=True):
-    """(task model with the trained weights, data manifest, tokenizer or None)."""
+    """(task model with the trained weights, data `Manifest` (a stand-in for a converted
+    model), tokenizer or None)."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         raise ConfigError(f"{model_dir} has no config.json: it is not a tfllm model directory.")
@@ -22,13 +23,15 @@ def load_trained(model_dir, with_tokenizer=True):
         saved = json.load(f)
     config = configs.from_dict(saved["model"])
     if "train" not in saved:  # converted from a published checkpoint (tfllm.convert)
-        manifest = {"kind": saved["kind"], "tokenizer": saved["tokenizer"], "converted": True}
-        model = tasks.TASKS[saved["kind"]]().build_model(config)
-        vocabulary_dir = model_dir
+        manifest = output.Manifest(kind=saved["kind"],
+                                   tokenizer=output.TokenizerInfo(**saved["tokenizer"]),
+                                   converted=True, directory=model_dir)
     else:
-        vocabulary_dir = saved["train"]["data_dir"]
-        manifest = output.read_manifest(vocabulary_dir)
-        model = tasks.task_for(manifest, config).build_model(config)
+        manifest = output.read_manifest(saved["train"]["data_dir"])
+    task = tasks.for_manifest(manifest)
+    if not manifest.converted:
+        task.check_model(config)
+    model = task.build_model(config)
     merged = os.path.join(model_dir, "merged.weights.h5")
     if os.path.exists(merged):  # LoRA training: adapters merged into the base kernels
         model.load_weights(merged)
@@ -39,7 +42,7 @@ def load_trained(model_dir, with_tokenizer=True):
         tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
     tokenizer = None
     if with_tokenizer:
-        tokenizer = load_tokenizer(os.path.join(vocabulary_dir, manifest["tokenizer"]["file"]))
+        tokenizer = load_tokenizer(os.path.join(manifest.directory, manifest.tokenizer.file))
     return model, manifest, tokenizer
 
 

@@ -1,6 +1,7 @@
 """The trainer's input: distributed datasets positioned in examples, and the policy
 for corrupt shards (name them, or leave them out when the user asks)."""
 
+from tfllm import tasks
 from tfllm.data import readers
 from tfllm.errors import InputError
 
@@ -10,20 +11,18 @@ def input_pipelines(strategy):
     return max(strategy.num_replicas_in_sync // len(strategy.extended.worker_devices), 1)
 
 
-def train_iterator(strategy, config, examples_seen, exclude_files):
+def train_iterator(strategy, config, examples_seen, exclude_files, task=None):
     """The training input, positioned after the `examples_seen` examples already used.
 
     Distributed iterators cannot be checkpointed here, but the record order is a pure
     function of the seed, so skipping the consumed records restores the exact position,
     also after the global batch size, accumulation or replica count changed (reading is
     hundreds of times faster than training). Each worker consumed an equal share.
-    With --mlm_mask_rate or --mlm_max_predictions, BERT batches are masked anew (the
-    one not given follows the data).
+    The data's `task` (made from its manifest unless given) may mask training batches
+    anew by flags (`Task.training_masker`: BERT's --mlm_mask_rate).
     """
-    masker = None
-    if config.mlm_mask_rate or config.mlm_max_predictions:
-        masker = readers.dynamic_masker(readers.load_manifest(config.data_dir, "train"),
-                                        config.mlm_mask_rate, config.mlm_max_predictions)
+    task = task or tasks.for_manifest(readers.load_manifest(config.data_dir, "train"))
+    masker = task.training_masker(config)
     return iter(strategy.distribute_datasets_from_function(
         lambda ctx: readers.make_dataset(
             config.data_dir, "train", ctx.get_per_replica_batch_size(config.global_batch_size),

@@ -16,13 +16,13 @@ import os
 import shutil
 import sys
 
-import numpy as np
 import tensorflow as tf
 
-from tfllm.errors import ClusterError, ConfigError, InputError
+from tfllm.errors import ClusterError, ConfigError
 from tfllm.models.stats import model_stats
+from tfllm import tasks
 from tfllm.training import (checkpoints, fine_tuning, inputs, monitoring, preemption,
-                            run_config, steps, tasks)
+                            run_config, steps)
 from tfllm.training.strategy import is_chief
 
 # What a collective raises on the survivors when a peer worker dies (TF aborts the
@@ -42,17 +42,14 @@ class Trainer:
             raise ConfigError(
                 f"--global_batch_size={config.global_batch_size} is not divisible by "
                 f"replicas ({replicas}) x --grad_accum_steps ({config.grad_accum_steps}).")
-        if (config.mlm_mask_rate or config.mlm_max_predictions) and manifest["kind"] != "bert":
-            raise ConfigError("--mlm_mask_rate and --mlm_max_predictions are for BERT "
-                              f"pretraining data; {config.data_dir} holds {manifest['kind']} "
-                              "examples.")
-        self.task = tasks.task_for(manifest, model_config)
+        self.task = tasks.for_manifest(manifest)
+        self.task.check_model(model_config)
+        self.task.check_training(config)
         self._run = run_config.resolved(model_config, config, strategy,
                                         inputs.input_pipelines(strategy))
         self._previous_run = run_config.write(config.model_dir, self._run) if self.chief else None
         self.model_config = model_config
-        self.sequence_length = manifest["schema"]["input_ids"]["length"] - (
-            1 if manifest["kind"] == "gpt" else 0)
+        self.sequence_length = self.task.sequence_length
         with strategy.scope():
             self.model = self.task.build_model(model_config)
             self.groups = fine_tuning.prepare(self.model, config, model_config, report)
@@ -99,7 +96,8 @@ class Trainer:
         saved_at = step if restored else None  # the same on every worker (saves are collective)
         status, evaluation = "completed", {}
         with preemption.StopRequest().installed(enabled=multi_worker is None) as stop:
-            iterator = inputs.train_iterator(self.strategy, config, examples, self._skipped)
+            iterator = inputs.train_iterator(self.strategy, config, examples, self._skipped,
+                                             self.task)
             progress = monitoring.Progress(config, self.chief, self.optimizer, model_stats(
                 self.model, self.sequence_length).training_flops_per_token, self.report)
             while step < config.train_steps and not stop.requested:
@@ -144,8 +142,7 @@ class Trainer:
             metrics[f"eval/{name}_loss"] = loss_sums[name] / counts[name]
             if name in correct:  # regression has a loss and no accuracy
                 metrics[f"eval/{name}_accuracy"] = correct[name] / counts[name]
-        if "lm" in self.task.losses:
-            metrics["eval/perplexity"] = float(np.exp(min(metrics["eval/lm_loss"], 50.0)))
+        metrics.update(self.task.eval_metrics(metrics))
         return metrics
 
     # --- the loop's parts -----------------------------------------------------------
@@ -206,10 +203,10 @@ class Trainer:
                     f" ({latest})." if latest else
                     " (none was written yet: training starts over).")) from None
         except tf.errors.InvalidArgumentError as error:
-            if tasks.LABEL_OUT_OF_RANGE not in error.message:
+            user_error = self.task.input_error(error.message, self.config.data_dir)
+            if user_error is None:
                 raise
-            raise InputError(f"{self.config.data_dir} has a {tasks.LABEL_OUT_OF_RANGE} "
-                             f"({self.task.num_classes} labels in its manifest).") from None
+            raise user_error from None
 
     def _exit_after_preemption(self):
         self._finish({"status": "preempted", "step": self.step,

@@ -1,4 +1,4 @@
-"""`python -m tfllm.serving.verify SAVED_MODEL EXPECTED.npz`: export's check.
+"""`python -m tfllm.export.verify SAVED_MODEL EXPECTED.npz`: export's check.
 
 Runs in its own process so that nothing from the exporting process (Python
 objects, registered ops, traced functions) can make a broken SavedModel look fine.

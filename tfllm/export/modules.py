@@ -278,14 +278,6 @@ class QaModule(tf.Module):
         self.allow_no_answer = allow_no_answer
         self.serving_default = tf.function(self._answer, input_signature=[QUESTION, CONTEXT])
 
-    @classmethod
-    def for_data(cls, model, tokenizer, manifest, max_answer_length):
-        """Windows as the model's QA data made them; no-answer where it had unanswerable
-        questions."""
-        examples = manifest["config"]["examples"]
-        return cls(model, tokenizer, examples["doc_stride"], examples["max_query_length"],
-                   max_answer_length, manifest["qa"]["version_2_with_negative"])
-
     def _answer(self, question, context):
         windows = self.windows(question, context)
         logits = self.model(_to_longest_row(windows["token_ids"], windows["padding_mask"],

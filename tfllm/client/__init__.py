@@ -50,7 +50,7 @@ def _columns(outputs):
     arrays = {}
     for key, value in outputs.items():
         array = np.asarray(value)
-        if array.dtype.kind == "U":
+        if np.issubdtype(array.dtype, np.str_):
             array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
         arrays[key] = array
     return arrays
@@ -182,7 +182,7 @@ class GrpcClient:
         self._spec(request.model_spec, model, signature, version, label)
         for key, value in inputs.items():
             array = np.asarray(value)
-            if array.dtype.kind == "U":
+            if np.issubdtype(array.dtype, np.str_):
                 array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
             request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
         response = self._call(self.prediction.Predict, request)

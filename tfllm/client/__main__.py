@@ -12,7 +12,7 @@ from absl import flags
 
 from tfllm import cli
 from tfllm.errors import ConfigError
-from tfllm.serving.client import GrpcClient, RestClient
+from tfllm.client import GrpcClient, RestClient
 from tfllm.serving.streaming import DEFAULTS as GENERATION_DEFAULTS
 
 flags.DEFINE_string("server", "", "REST address host:port (TF Serving's 8501).")
@@ -53,8 +53,6 @@ def _show(value):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS.model:
         raise ConfigError("--model is required.")
     client = _client()

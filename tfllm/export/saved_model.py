@@ -18,10 +18,8 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from tfllm.errors import ConfigError
 from tfllm.serving import versions
+from tfllm.serving.layout import CLASSIFY_METHOD, REGRESS_METHOD, WARMUP_FILE
 
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 def _warmup_requests(name, samples):
@@ -60,7 +58,7 @@ def verify_in_fresh_process(saved_model_dir, samples, expected):
             arrays.update({f"{signature}/{key}": value for key, value in outputs.items()})
         np.savez(path, **arrays)
         result = subprocess.run(
-            [sys.executable, "-m", "tfllm.serving.verify", saved_model_dir, path],
+            [sys.executable, "-m", "tfllm.export.verify", saved_model_dir, path],
             capture_output=True, text=True, timeout=600,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:

@@ -1,0 +1,50 @@
+"""`python -m tfllm.export --model_dir artifacts/classify_tiny --name bert_classifier`.
+
+Writes `EXPORT_BASE/NAME/VERSION/`, a SavedModel TF Serving can load, with in-graph
+tokenization: a fine-tuned classifier or regressor (of one text or a pair), a tagger,
+an extractive QA model, a pretrained BERT encoder (embeddings and fill-mask) or a GPT
+generator: the serving module of the task the model was trained for. The version
+appears only once complete and verified in a fresh process.
+"""
+
+from absl import flags
+
+from tfllm import cli, tasks
+from tfllm.errors import ConfigError
+from tfllm.export.saved_model import export_module
+from tfllm.training.artifacts import load_trained
+
+flags.DEFINE_string("model_dir", None, "A model directory written by tfllm.train.")
+flags.DEFINE_string("name", None, "Model name under the export base.")
+flags.DEFINE_string("export_base", "export", "TF Serving base directory.")
+flags.DEFINE_integer("max_new_tokens", 32, "GPT: tokens `serving_default` generates.")
+flags.DEFINE_integer("max_answer_length", 30, "QA: the longest answer, in word pieces.")
+flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].")
+flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
+                          "few texts of the model's own data).")
+FLAGS = flags.FLAGS
+def main(argv):
+    if not FLAGS.model_dir or not FLAGS.name:
+        raise ConfigError("--model_dir and --name are required.")
+    for name in ("max_new_tokens", "fill_mask_top_k", "max_answer_length"):
+        if FLAGS[name].value < 1:
+            raise ConfigError(f"--{name} must be at least 1; got {FLAGS[name].value}.")
+    model, manifest, tokenizer = load_trained(FLAGS.model_dir)
+    task = tasks.for_manifest(manifest)
+    module = task.serving_module(model, tokenizer, max_new_tokens=FLAGS.max_new_tokens,
+                                 max_answer_length=FLAGS.max_answer_length,
+                                 fill_mask_top_k=FLAGS.fill_mask_top_k)
+    if FLAGS.sample_text:
+        samples = FLAGS.sample_text
+        if not task.sample_text_flag:
+            raise ConfigError("This model reads pairs of texts; --sample_text cannot give "
+                              "them: leave it out to use pairs of the model's own data.")
+    elif manifest.converted:  # no data of its own: a few everyday texts
+        samples = list(task.converted_samples)
+    else:
+        samples = task.sample_inputs(manifest.directory)
+    path = export_module(module, FLAGS.export_base, FLAGS.name, samples)
+    print(f"exported {path} (signatures: {', '.join(module.signature_names)})")
+
+if __name__ == "__main__":
+    cli.run(main)
