@@ -1,6 +1,6 @@
 """TFX-shaped components and a local runner with caching, lineage and resume.
 
-TFX itself does not install on this TensorFlow line (DESIGN.md); these keep its
+TFX itself does not install on this TensorFlow line (docs/design.md); these keep its
 component names and artifact contracts, and each wraps one of tfllm's real jobs.
 """
 

@@ -2,7 +2,7 @@
 
 Why not `Model.fit`: on this stack it fails under MultiWorkerMirroredStrategy,
 Keras's gradient accumulation fails under MirroredStrategy, and `clipnorm` clips
-per replica before the cross-replica sum (see DESIGN.md). So, as Model Garden's
+per replica before the cross-replica sum (see docs/design.md). So, as Model Garden's
 Orbit does, the trainer owns the loop and uses Keras models and optimizers. Its
 parts live apart: the step (`steps`), fine-tuning set-up (`fine_tuning`),
 checkpoints (`checkpoints`), input (`inputs`), logs (`monitoring`), stopping
