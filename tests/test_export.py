@@ -120,8 +120,10 @@ def test_a_model_that_fails_verification_is_not_published(classifier_dir, tmp_pa
     assert os.listdir(tmp_path / "clf") == []
 
 
-@pytest.mark.parametrize("kind", ["gpt", "bert"])
-def test_export_command_for_pretrained_models(tmp_path, kind):
+@pytest.mark.parametrize("kind, family", [("gpt", "gpt"), ("bert", "bert"), ("gpt", "llama")])
+def test_export_command_for_pretrained_models(tmp_path, kind, family):
+    """Also a Llama-family decoder trained on GPT data: its generation signatures are
+    checked against the Keras model in a fresh process, as GPT's."""
     from tests.training.test_real_corpus import FORTUNES, _data
     from tfllm.data.bert_examples import BertExampleConfig
     from tfllm.data.gpt_examples import GptExampleConfig
@@ -134,7 +136,7 @@ def test_export_command_for_pretrained_models(tmp_path, kind):
     examples = GptExampleConfig(sequence_length=32) if kind == "gpt" else BertExampleConfig(
         sequence_length=32, max_predictions_per_seq=5)
     data_dir, manifest = _data(tmp_path, kind, examples)
-    config = configs.override(configs.get_preset(f"{kind}_tiny"), {
+    config = configs.override(configs.get_preset(f"{family}_tiny"), {
         "vocab_size": manifest.tokenizer.vocab_size, "max_sequence_length": 32})
     Trainer(config, TrainConfig(data_dir=data_dir, model_dir=str(tmp_path / "model"),
                                 train_steps=2, global_batch_size=8, jit_compile=False,
@@ -143,10 +145,10 @@ def test_export_command_for_pretrained_models(tmp_path, kind):
             report=lambda line: None).train()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-m", "tfllm.export",
-                             f"--model_dir={tmp_path / 'model'}", f"--name={kind}",
+                             f"--model_dir={tmp_path / 'model'}", f"--name={family}",
                              f"--export_base={tmp_path / 'export'}", "--max_new_tokens=4"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     signatures = {"gpt": "serving_default, generate", "bert": "serving_default, fill_mask"}
     assert f"signatures: {signatures[kind]}" in result.stdout
-    assert os.path.exists(tmp_path / "export" / kind / "1" / WARMUP_FILE)
+    assert os.path.exists(tmp_path / "export" / family / "1" / WARMUP_FILE)

@@ -10,6 +10,7 @@ from absl import flags
 
 from tfllm import cli
 from tfllm.errors import ConfigError
+from tfllm.models import DECODER_FAMILIES
 from tfllm.generation.decoding import Generator
 from tfllm.generation.sampling import SamplingConfig
 from tfllm.training.artifacts import load_trained
@@ -39,9 +40,9 @@ def main(argv):
     config = SamplingConfig(**{f.name: FLAGS[f.name].value
                                for f in dataclasses.fields(SamplingConfig)})
     model, _, tokenizer = load_trained(FLAGS.model_dir)
-    if model.config.family != "gpt":
+    if model.config.family not in DECODER_FAMILIES:
         raise ConfigError(f"{FLAGS.model_dir} holds a {model.config.family} model; "
-                          "generation needs a GPT model.")
+                          "generation needs a decoder (a GPT or Llama-family model).")
     generator = Generator(model, tokenizer.special_ids["end_of_text"], FLAGS.jit_compile)
     continuations, tokens_per_second = generator.generate(tokenizer.tokenize(prompts), config)
     for prompt, ids in zip(prompts, continuations):

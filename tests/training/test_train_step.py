@@ -147,3 +147,30 @@ def test_vocabulary_mismatch_is_refused(data, tmp_path):
     with pytest.raises(ConfigError, match="vocab_size is 100 but the data's tokenizer has 64"):
         make_trainer(*data, tmp_path, one_device(), model_config=tiny_gpt_config(
             vocab_size=100))
+
+
+def _tiny_llama():
+    from tests.training.helpers import LENGTH, VOCAB
+    from tfllm.models import configs
+
+    return configs.LlamaConfig(vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=4,
+                               num_key_value_heads=2, intermediate_size=48,
+                               max_sequence_length=LENGTH)
+
+
+def test_a_llama_decoder_trains_on_gpt_data_alike_on_replicas_and_in_loops(data, tmp_path):
+    """The same trainer runs the Llama family: two replicas with accumulation in XLA host
+    loops give one device's weights, and it learns the data's rule."""
+    single, _ = _weights_after(data, tmp_path / "one", one_device(), steps=3,
+                               model_config=_tiny_llama())
+    replicated, _ = _weights_after(data, tmp_path / "two", mirrored(), steps=3,
+                                   model_config=_tiny_llama(), grad_accum_steps=2,
+                                   steps_per_loop=2, jit_compile=True)
+    _assert_same(single, replicated)
+    keras.utils.set_random_seed(3)
+    trainer = make_trainer(*data, tmp_path / "learn", one_device(), train_steps=60,
+                           model_config=_tiny_llama(), learning_rate=3e-2, eval_steps=4)
+    first = trainer.evaluate()["eval/lm_loss"]
+    summary = trainer.train()
+    assert summary["eval/lm_loss"] < first - 1.0
+    assert summary["eval/perplexity"] < np.exp(first - 1.0)

@@ -428,7 +428,7 @@ class GeneratorModule(tf.Module):
         config = lm.config
         state = [tf.TensorSpec([], tf.int32, "index"),
                  tf.TensorSpec([None, None], tf.int32, "tokens"),
-                 tf.TensorSpec([None, config.num_layers, 2, None, config.num_heads,
+                 tf.TensorSpec([None, config.num_layers, 2, None, config.key_value_heads,
                                 config.head_size], lm.backbone.compute_dtype, "cache"),
                  tf.TensorSpec([None, config.vocab_size], tf.float32, "logits"),
                  tf.TensorSpec([None], tf.bool, "done"),

@@ -1,20 +1,27 @@
-"""Keras models: the BERT encoder, the GPT decoder, their configs and presets."""
+"""Keras models: the BERT encoder, the GPT and Llama-family decoders, their configs and
+presets."""
 
 from tfllm.models.bert import BertEncoder, BertPretrainer
-from tfllm.models.configs import BertConfig, GptConfig, get_preset, override
+from tfllm.models.configs import BertConfig, GptConfig, LlamaConfig, get_preset, override
 from tfllm.models.gpt import GptBackbone, GptCausalLM
+from tfllm.models.llama import LlamaBackbone, LlamaCausalLM
+
+BACKBONES = {"bert": BertEncoder, "gpt": GptBackbone, "llama": LlamaBackbone}
+PRETRAINERS = {"bert": BertPretrainer, "gpt": GptCausalLM, "llama": LlamaCausalLM}
+DECODER_FAMILIES = ("gpt", "llama")  # causal LMs: generation, the causal_lm task
 
 
 def build_backbone(config):
     """The bare encoder or decoder for a config."""
-    return {"bert": BertEncoder, "gpt": GptBackbone}[config.family](config)
+    return BACKBONES[config.family](config)
 
 
 def build_pretraining_model(config):
-    """The backbone with its pretraining heads: MLM + NSP for BERT, the LM head for GPT."""
-    task = {"bert": BertPretrainer, "gpt": GptCausalLM}[config.family]
-    return task(build_backbone(config))
+    """The backbone with its pretraining heads: MLM + NSP for BERT, the LM head for the
+    decoders."""
+    return PRETRAINERS[config.family](build_backbone(config))
 
 
 __all__ = ["BertConfig", "BertEncoder", "BertPretrainer", "GptBackbone", "GptCausalLM",
-           "GptConfig", "build_backbone", "build_pretraining_model", "get_preset", "override"]
+           "GptConfig", "LlamaBackbone", "LlamaCausalLM", "LlamaConfig", "build_backbone",
+           "build_pretraining_model", "get_preset", "override"]

@@ -18,6 +18,7 @@ TARGETS = {
     "value": lambda block: block._self_attention_layer._value_dense,
     "output": lambda block: block._self_attention_layer._output_dense,
     "intermediate": lambda block: block._feedforward_intermediate_dense,
+    "gate": lambda block: block._feedforward_gate_dense,  # gated feed-forwards (Llama)
     "ffn_output": lambda block: block._feedforward_output_dense,
 }
 

@@ -63,7 +63,7 @@ class Task:
     losses = ()  # names of the loss sums; each is divided by its own count
     examples_config = None  # the example maker's settings (a dataclass that checks itself)
     tokenizer_family = "bert"  # the tokenizer the data job trains unless told
-    model_family = None  # the only model family that trains on it (None: any backbone)
+    model_families = ()  # the model families that train on it (empty: any backbone)
     label_type = "class"  # how readers take --label_field: class or float
     input_format = None  # (--input_format, what it holds) read by this kind and only it
     rewrites_text = True  # normalisation, PII scrubbing and line dedup may change texts
@@ -134,14 +134,15 @@ class Task:
     def check_model(self, config):
         """Refuses a model that cannot read this data."""
         manifest = self.manifest
-        if self.model_family is None:
+        if not self.model_families:
             family = manifest.tokenizer.family
-            if family != config.family:
+            if family != config.tokenizer_family:
                 raise ConfigError(f"The {self.kind} data was tokenized for {family} models; "
                                   f"a {config.family} model cannot read it.")
-        elif config.family != self.model_family:
+        elif config.family not in self.model_families:
+            presets = " or ".join(f"{family}_*" for family in self.model_families)
             raise ConfigError(f"The {config.family} model cannot train on {self.kind} data; "
-                              f"pick a {self.model_family}_* preset or other data.")
+                              f"pick a {presets} preset or other data.")
         vocab = manifest.tokenizer.vocab_size
         if config.vocab_size != vocab:
             raise ConfigError(f"The model's vocab_size is {config.vocab_size} but the data's "

@@ -11,7 +11,7 @@ from tfllm import tasks
 from tfllm.data.gpt_examples import GptExampleConfig, MakeGptExamples
 from tfllm.evaluation import baselines
 from tfllm.export.modules import GeneratorModule
-from tfllm.models import build_pretraining_model
+from tfllm.models import DECODER_FAMILIES, build_pretraining_model
 from tfllm.tasks.base import Task, TokenScores, correct, cross_entropy, first_words
 
 
@@ -23,7 +23,7 @@ class CausalLanguageModeling(Task):
     losses = ("lm",)
     examples_config = GptExampleConfig
     tokenizer_family = "gpt"
-    model_family = "gpt"
+    model_families = DECODER_FAMILIES
     converted_samples = ("The capital of France is", "Once upon a time")
 
     def example_maker(self, examples, tokenizer, labels, num_documents):

@@ -54,7 +54,7 @@ class MaskedLanguageModeling(Task):
     kind = "bert"
     losses = ("mlm", "nsp")
     examples_config = BertExampleConfig
-    model_family = "bert"
+    model_families = ("bert",)
     converted_samples = ("The capital of France is Paris.",
                          "Computers make very fast, very accurate mistakes.")
 
