@@ -23,6 +23,24 @@ def test_gpt_attention_is_causal_and_normalised(rng, tmp_path):
     assert os.path.getsize(path) > 1000
 
 
+def test_llama_attention_is_causal_windowed_and_ignores_padding(rng):
+    from tfllm.models import configs
+
+    backbone = build_backbone(configs.LlamaConfig(
+        vocab_size=50, hidden_size=16, num_layers=2, num_heads=4, num_key_value_heads=2,
+        intermediate_size=32, max_sequence_length=16, sliding_window=3))
+    ids = rng.integers(1, 50, (1, 9)).astype("int32")
+    mask = np.array([[1] * 7 + [0, 0]], "int32")
+    maps = attention_maps(backbone, {"token_ids": ids, "padding_mask": mask})
+    assert len(maps) == 2
+    for scores in maps:
+        assert scores.shape == (1, 4, 9, 9)
+        np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+        assert np.all(np.triu(scores[0, 0], k=1) == 0)  # causal
+        assert np.all(np.tril(scores[0, 0, :7, :7], k=-3) == 0)  # the last 3 positions
+        assert np.allclose(scores[0, :, :7, 7:], 0.0)  # padding
+
+
 def test_bert_attention_ignores_padding(rng):
     backbone = build_backbone(tiny("bert", dropout=0.0))
     batch = bert_batch(rng, backbone.config, batch=1, length=10, lengths=[6])

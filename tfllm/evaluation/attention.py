@@ -7,15 +7,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from tfllm.models.llama import attention_mask, real_positions  # noqa: E402
+
 
 def attention_maps(backbone, features):
     """[layers] of [batch, heads, query, key] attention probabilities.
 
-    BERT blocks return their scores (keras-hub `return_attention_scores`); GPT blocks
-    do not, so their pre-LN attention sublayer is called directly with the causal and
-    padding mask, then the whole block runs to move to the next layer.
+    BERT blocks return their scores (keras-hub `return_attention_scores`); GPT and
+    Llama-family blocks do not, so their pre-norm attention sublayer is called directly
+    with the causal and padding mask, then the whole block runs to move to the next layer.
     """
     config = backbone.config
+    if config.family == "llama":
+        return _llama_attention_maps(backbone, features)
     tokens = backbone.token_embedding(features["token_ids"])
     if config.family == "bert":
         x = backbone.embeddings_layer_norm(
@@ -38,6 +42,20 @@ def attention_maps(backbone, features):
                                                 return_attention_scores=True)
         maps.append(np.asarray(scores))
         x = block(x, decoder_padding_mask=features["padding_mask"])
+    return maps
+
+
+def _llama_attention_maps(backbone, features):
+    x = backbone.embed(features["token_ids"])
+    positions = real_positions(features["padding_mask"])
+    mask = attention_mask(positions, positions, features["padding_mask"],
+                          backbone.config.sliding_window)
+    maps = []
+    for block in backbone.transformer_layers:
+        _, weights = block._self_attention_layer(block._self_attention_layernorm(x), mask,
+                                                 positions, return_weights=True)
+        maps.append(np.asarray(weights))
+        x = block(x, mask, positions)
     return maps
 
 

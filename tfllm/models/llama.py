@@ -132,10 +132,12 @@ class GroupedQueryAttention(keras.layers.Layer):
         self._value_dense.build(input_shape)
         self._output_dense.build((None, None, self.config.num_heads, size))
 
-    def call(self, x, mask, positions, cache=None, cache_update_index=None, training=None):
+    def call(self, x, mask, positions, cache=None, cache_update_index=None, training=None,
+             return_weights=False):
         """`mask` [batch, queries, keys]; `positions` [batch, queries] (rotary). With a
         `cache`, the new keys and values are written at `cache_update_index` and the
-        queries attend over the whole cache; returns (output, cache) then."""
+        queries attend over the whole cache; returns (output, cache) then. With
+        `return_weights`, (output, attention probabilities [batch, heads, queries, keys])."""
         query = self._rotary(self._query_dense(x), positions=positions)
         key = self._rotary(self._key_dense(x), positions=positions)
         value = self._value_dense(x)
@@ -152,6 +154,8 @@ class GroupedQueryAttention(keras.layers.Layer):
         weights = self._dropout(ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
                                 training=training)
         output = self._output_dense(ops.einsum("buqk,bkuh->bquh", weights, value))
+        if return_weights:
+            return output, weights
         return output if cache is None else (output, cache)
 
 
