@@ -139,7 +139,7 @@ def test_adversarial_inputs_are_counted_never_fatal(tmp_path):
     config = job.JobConfig(kind="gpt", output_dir=str(tmp_path / "out"), source=source,
                            filters=SHORT_TEXT_FILTERS, examples=GptExampleConfig(32),
                            vocab_size=600, num_shards=1)
-    stats = job.run(config, report=lambda line: None)["statistics"]
+    stats = job.run(config, report=lambda line: None).statistics
     assert stats["dropped_too_long"] == 1
     assert stats["undecodable_documents"] >= 2  # the binary file and the bad bytes
     assert stats["zero_width_or_bidi_removed"] == 3
