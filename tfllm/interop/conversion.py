@@ -1,8 +1,10 @@
-"""Conversion of published BERT and GPT-2 checkpoints into tfllm model directories,
-and back out (the library behind `python -m tfllm.convert`)."""
+"""Conversion of published BERT, GPT-2 and Llama-family (Llama, Qwen2, Mistral, Gemma)
+checkpoints into tfllm model directories, and back out (the library behind
+`python -m tfllm.convert`)."""
 
 import json
 import os
+import shutil
 
 import keras_hub
 import numpy as np
@@ -10,9 +12,8 @@ import numpy as np
 from tfllm import tasks
 from tfllm.errors import ConfigError
 from tfllm.interop import exporting, huggingface, keras_hub_models, keras_hub_presets
-from tfllm.interop import model_dir, tf1_bert
-from tfllm.models.bert import BertEncoder, BertPretrainer
-from tfllm.models.gpt import GptBackbone, GptCausalLM
+from tfllm.interop import hf_llama, model_dir, tf1_bert
+from tfllm.models import build_pretraining_model
 from tfllm.text import tokenizers
 from tfllm.training.artifacts import load_trained
 
@@ -49,6 +50,9 @@ def import_checkpoint(path, fmt, output, overwrite=False, report=print):
     if fmt == "keras_hub":
         model, keras_tokenizer, reference = keras_hub_presets.load(path)
         write_tokenizer = lambda d: model_dir.write_keras_hub_tokenizer(keras_tokenizer, d)  # noqa: E731
+    elif fmt == "hf" and _hf_model_type(path) in hf_llama.MODEL_TYPES:
+        model, reference = _import_hf_llama(path)
+        write_tokenizer = lambda d: _sentencepiece_tokenizer(path, d)  # noqa: E731
     else:
         if fmt == "tf1":
             config = huggingface.config_from(tf1_bert.hf_config(path), path)
@@ -67,7 +71,7 @@ def import_checkpoint(path, fmt, output, overwrite=False, report=print):
     source = {"format": fmt, "path": path, "model": config_name(model.config)}
     tokenizer = model_dir.write(output, model, write_tokenizer, source, overwrite)
     check = None
-    if reference is not None and fmt == "keras_hub":
+    if reference is not None and (fmt == "keras_hub" or model.config.family == "llama"):
         check = (f"outputs equal keras-hub's model on the same ids: max |difference| "
                  f"{_output_difference(model, reference):.2e}")
     elif reference is not None:
@@ -82,9 +86,34 @@ def config_name(config):
 
 
 def _empty_model(config):
-    if config.family == "bert":
-        return BertPretrainer(BertEncoder(config))
-    return GptCausalLM(GptBackbone(config))
+    return build_pretraining_model(config)
+
+
+def _hf_model_type(path):
+    with open(os.path.join(path, "config.json")) as f:
+        return json.load(f).get("model_type")
+
+
+def _import_hf_llama(path):
+    """(the converted model, keras-hub's own reading of the same directory: the
+    independent implementation the conversion is checked against)."""
+    with open(os.path.join(path, "config.json")) as f:
+        config = hf_llama.config_from(json.load(f), path)
+    model = build_pretraining_model(config)
+    hf_llama.assign(model, huggingface.read_tensors(path), path)
+    return model, keras_hub.models.Backbone.from_preset(path)
+
+
+def _sentencepiece_tokenizer(path, directory):
+    """Copies a SentencePiece tokenizer.model (Llama 2, TinyLlama, Mistral, Gemma)."""
+    source = os.path.join(path, tokenizers.SENTENCEPIECE_FILE)
+    if not os.path.exists(source):
+        raise ConfigError(f"{path} has no {tokenizers.SENTENCEPIECE_FILE}: tfllm reads the "
+                          "SentencePiece tokenizers of Llama 2, TinyLlama, Mistral and Gemma; "
+                          "the byte-level BPE of tokenizer.json alone (Llama 3, Qwen2, "
+                          "SmolLM2) is not read yet; nothing was converted.")
+    shutil.copyfile(source, os.path.join(directory, tokenizers.SENTENCEPIECE_FILE))
+    return tokenizers.SENTENCEPIECE_FILE
 
 
 def _published_tokenizer(path, fmt, config, directory):

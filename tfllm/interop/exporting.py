@@ -8,7 +8,7 @@ import shutil
 import keras_hub
 
 from tfllm.errors import ConfigError
-from tfllm.interop import huggingface, keras_hub_presets
+from tfllm.interop import hf_llama, huggingface, keras_hub_presets
 from tfllm.text import tokenizers
 
 
@@ -31,6 +31,8 @@ def _bpe_files(tokenizer):
 def write_hf(model, tokenizer, directory, labels=None):
     """config.json, model.safetensors and the tokenizer files Transformers reads (a
     classifier's `labels` become id2label)."""
+    if model.config.family == "llama":
+        return _write_hf_llama(model, tokenizer, directory)
     _require_published_family(tokenizer, "Hugging Face")
     huggingface.write(model, directory, labels)
     length = model.config.max_sequence_length
@@ -56,9 +58,26 @@ def write_hf(model, tokenizer, directory, labels=None):
         json.dump(settings, f, indent=2)
 
 
+def _write_hf_llama(model, tokenizer, directory):
+    """A Llama-family model with its SentencePiece tokenizer.model."""
+    if not tokenizer.path.endswith(tokenizers.SENTENCEPIECE_FILE):
+        raise ConfigError("Llama-family models are exported with a SentencePiece "
+                          f"tokenizer.model; this one's tokenizer is {tokenizer.path}.")
+    hf_llama.write(model, directory)
+    shutil.copyfile(tokenizer.path, os.path.join(directory, tokenizers.SENTENCEPIECE_FILE))
+    settings = {"tokenizer_class": "LlamaTokenizer",
+                "model_max_length": model.config.max_sequence_length,
+                "add_bos_token": False, "add_eos_token": False}
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump(settings, f, indent=2)
+
+
 def write_keras_hub(model, tokenizer, directory, labels=None):
     """A keras-hub preset: the backbone (BERT with its BertMaskedLM head, or a
     classifier as BertTextClassifier) and the tokenizer."""
+    if model.config.family == "llama":
+        raise ConfigError("Writing Llama-family models as keras-hub presets is not built yet; "
+                          "--to=hf writes them in the layout keras-hub's own loader reads.")
     _require_published_family(tokenizer, "keras-hub")
     if tokenizer.family == "bert":
         keras_tokenizer = keras_hub.models.BertTokenizer(

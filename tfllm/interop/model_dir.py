@@ -15,6 +15,7 @@ import tempfile
 import keras_hub
 import tensorflow as tf
 
+from tfllm import tasks
 from tfllm.errors import ConfigError
 from tfllm.text import tokenizers
 
@@ -95,7 +96,8 @@ def write(output, model, write_tokenizer, source, overwrite=False):
         described = {"file": f"{TOKENIZER_DIR}/{vocabulary}", "vocab_size": tokenizer.vocab_size,
                      "family": tokenizer.family}
         with open(os.path.join(temporary, "config.json"), "w") as f:
-            json.dump({"model": model.config.to_dict(), "kind": model.config.family,
+            json.dump({"model": model.config.to_dict(),
+                       "kind": tasks.pretraining_kind(model.config.family),
                        "tokenizer": described}, f, indent=2)
         files = {name: _digest(os.path.join(source["path"], name))
                  for name in sorted(os.listdir(source["path"]))

@@ -55,6 +55,11 @@ def all_tasks():
     return [get(kind) for kind in kinds()]
 
 
+def pretraining_kind(family):
+    """The kind a model family pretrains on (a converted model's stand-in data kind)."""
+    return next(task.kind for task in all_tasks() if family in task.model_families)
+
+
 def for_manifest(manifest):
     """The task of a data manifest's kind, made for that data."""
     return get(manifest.kind)(manifest)

@@ -50,7 +50,13 @@ class TextTokenizer:
                 proto = f.read()
             self.keras_tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
             processor = spm.SentencePieceProcessor(model_proto=proto)
-            self.special_ids = {"pad": processor.pad_id(), "unk": processor.unk_id(),
+            if processor.eos_id() < 0:
+                raise ConfigError(f"SentencePiece model {path} has no end-of-text (eos) "
+                                  "piece; generation could not stop.")
+            # Published ones (Llama 2, Mistral) have no padding piece: <unk> pads, as
+            # keras-hub's LlamaTokenizer does; the mask hides it.
+            pad = processor.pad_id() if processor.pad_id() >= 0 else processor.unk_id()
+            self.special_ids = {"pad": pad, "unk": processor.unk_id(),
                                 "end_of_text": processor.eos_id()}
             self.vocab_size = processor.get_piece_size()
         elif path.endswith(BPE_VOCABULARY_FILE):

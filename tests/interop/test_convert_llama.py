@@ -1,0 +1,166 @@
+"""Hugging Face Llama, Qwen2, Mistral and Gemma directories in and out.
+
+The directories are written here in the Transformers layout (random weights; nothing
+can be downloaded) and read by keras-hub's own Transformers loader, the independent
+reading both directions are checked against: our writer must produce what keras-hub
+reads as the same model, and our import must equal the original weights and keras-hub's
+reading of them.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import keras_hub
+import numpy as np
+import pytest
+import safetensors.numpy
+import sentencepiece as spm
+
+from tests.interop import published
+from tfllm.errors import ConfigError
+from tfllm.interop import conversion, hf_llama
+from tfllm.models import build_pretraining_model, configs
+from tfllm.text.tokenizers import load_tokenizer
+from tfllm.training.artifacts import load_trained
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VOCAB = 120
+VARIANTS = {
+    "llama": dict(tie_word_embeddings=False, rope_scaling="llama3", rope_scaling_factor=8.0,
+                  rope_original_max_length=16),
+    "qwen2": dict(attention_bias=True, rope_theta=1000000.0),
+    "mistral": dict(sliding_window=5, tie_word_embeddings=False),
+    "gemma": dict(num_key_value_heads=1, head_dim=16, activation="gelu_approximate",
+                  scale_embeddings=True, norm_scale_offset=1.0),
+}
+
+
+def _config(model_type):
+    fields = dict(vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=4,
+                  num_key_value_heads=2, intermediate_size=48, max_sequence_length=64,
+                  layer_norm_epsilon=1e-6)
+    return configs.LlamaConfig(**{**fields, **VARIANTS[model_type]})
+
+
+def _sentencepiece_model():
+    """A tokenizer.model in Llama 2's layout: <unk> 0, <s> 1, </s> 2, no padding piece."""
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(published.sentences(300)), model_writer=model,
+        vocab_size=VOCAB, model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        character_coverage=1.0, minloglevel=2)
+    return model.getvalue()
+
+
+@pytest.fixture(scope="module")
+def hf_dirs(tmp_path_factory):
+    """{model type: (directory, the model written there)}."""
+    rng = np.random.default_rng(0)
+    proto = _sentencepiece_model()
+    made = {}
+    for model_type in VARIANTS:
+        lm = build_pretraining_model(_config(model_type))
+        for weight in lm.weights:  # float16 values: keras-hub's Mistral loader casts to it
+            weight.assign(rng.normal(0, 0.3, weight.shape).astype("float16").astype("float32"))
+        directory = tmp_path_factory.mktemp(model_type)
+        hf_llama.write(lm, str(directory))
+        (directory / "tokenizer.model").write_bytes(proto)
+        made[model_type] = (str(directory), lm)
+    return made
+
+
+def _inputs():
+    ids = np.random.default_rng(1).integers(0, VOCAB, (2, 14)).astype("int32")
+    return {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+
+
+@pytest.mark.parametrize("model_type", sorted(VARIANTS))
+def test_written_directories_read_by_keras_hub_as_the_same_model(hf_dirs, model_type):
+    directory, lm = hf_dirs[model_type]
+    with open(os.path.join(directory, "config.json")) as f:
+        assert json.load(f)["model_type"] == model_type
+    reference = keras_hub.models.Backbone.from_preset(directory)
+    np.testing.assert_allclose(np.asarray(reference(_inputs())),
+                               np.asarray(lm.backbone(_inputs())), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", sorted(VARIANTS))
+def test_import_equals_the_original_and_keras_hubs_reading(hf_dirs, model_type, tmp_path):
+    directory, lm = hf_dirs[model_type]
+    model, tokenizer, check = conversion.import_checkpoint(
+        directory, "hf", str(tmp_path / "out"), report=lambda line: None)
+    assert model.config == lm.config
+    for ours, original in zip(model.weights, lm.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(original))
+    assert "keras-hub" in check and float(check.rsplit(" ", 1)[1]) < 1e-4
+    assert tokenizer.special_ids == {"pad": 0, "unk": 0, "end_of_text": 2}
+    loaded, manifest, _ = load_trained(str(tmp_path / "out"))
+    assert manifest.kind == "gpt" and manifest.converted
+    np.testing.assert_allclose(np.asarray(loaded(_inputs())), np.asarray(lm(_inputs())),
+                               atol=1e-5)
+
+
+def test_convert_command_in_and_out_and_generate(hf_dirs, tmp_path):
+    directory, lm = hf_dirs["qwen2"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def run(module, *args):
+        result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    run("tfllm.convert", f"--from={directory}", f"--model_dir={tmp_path / 'converted'}")
+    run("tfllm.convert", f"--model_dir={tmp_path / 'converted'}", "--to=hf",
+        f"--output={tmp_path / 'back'}")
+    with open(os.path.join(directory, "config.json")) as f, \
+            open(tmp_path / "back" / "config.json") as g:
+        assert json.load(f) == json.load(g)
+    original = safetensors.numpy.load_file(os.path.join(directory, "model.safetensors"))
+    back = safetensors.numpy.load_file(str(tmp_path / "back" / "model.safetensors"))
+    assert original.keys() == back.keys()
+    for name in original:
+        np.testing.assert_array_equal(original[name], back[name])
+    assert load_tokenizer(str(tmp_path / "back" / "tokenizer.model")).vocab_size == VOCAB
+    printed = run("tfllm.generate", f"--model_dir={tmp_path / 'converted'}",
+                  "--prompt=The capital of France", "--max_new_tokens=5", "--method=greedy",
+                  "--nojit_compile")
+    assert printed.startswith("The capital of France")
+
+
+def _copy(directory, tmp_path, **config_changes):
+    target = tmp_path / "changed"
+    target.mkdir()
+    for name in os.listdir(directory):
+        (target / name).write_bytes(open(os.path.join(directory, name), "rb").read())
+    with open(target / "config.json") as f:
+        fields = json.load(f)
+    fields.update(config_changes)
+    (target / "config.json").write_text(json.dumps(fields))
+    return str(target)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, "rope_scaling.rope_type='yarn'"),
+    ({"num_local_experts": 8}, "not a mixture of experts"),
+    ({"hidden_act": "relu2"}, "hidden_act='relu2'"),
+    ({"num_hidden_layers": 3}, r"lacks 9 of the model.s tensors \(the first: model.layers.2"),
+    ({"intermediate_size": 40}, "does not fit the model"),
+])
+def test_what_cannot_be_represented_is_refused_with_nothing_written(hf_dirs, tmp_path, changes,
+                                                                     message):
+    source = _copy(hf_dirs["llama"][0], tmp_path, **changes)
+    with pytest.raises(ConfigError, match=message):
+        conversion.import_checkpoint(source, "hf", str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_byte_level_bpe_tokenizer_alone_is_refused(hf_dirs, tmp_path):
+    source = _copy(hf_dirs["qwen2"][0], tmp_path)
+    os.remove(os.path.join(source, "tokenizer.model"))
+    with pytest.raises(ConfigError, match="no tokenizer.model.*not read yet"):
+        conversion.import_checkpoint(source, "hf", str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")
