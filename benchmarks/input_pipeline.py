@@ -76,7 +76,7 @@ def main(argv):
     data_dir = FLAGS.data_dir or _make_data()
     manifest = readers.load_manifest(data_dir, "train")
     task = tasks.for_manifest(manifest)
-    preset = FLAGS.preset or f"{task.model_family}_tiny"
+    preset = FLAGS.preset or f"{task.model_families[0]}_tiny"
     length = task.sequence_length
     config = override(get_preset(preset), {
         "vocab_size": manifest.tokenizer.vocab_size,

@@ -39,6 +39,8 @@ flags.DEFINE_string("monitoring_config_file", "", "MonitoringConfig text proto (
 flags.DEFINE_boolean("enable_model_warmup", True, "Replay assets.extra warmup requests on load.")
 flags.DEFINE_integer("max_request_bytes", 16 << 20, "Largest request body or gRPC message.")
 flags.DEFINE_integer("grpc_max_threads", 16, "gRPC worker threads.")
+flags.DEFINE_integer("max_concurrent_generations", 8, "OpenAI-compatible API: generations "
+                     "running at once; more are answered 429 with Retry-After.")
 FLAGS = flags.FLAGS
 
 
@@ -81,6 +83,9 @@ def main(argv):
             raise ConfigError(f"--{flag} must be a port number; got {FLAGS[flag].value}.")
     if FLAGS.max_request_bytes < 1024:
         raise ConfigError("--max_request_bytes must be at least 1024.")
+    if FLAGS.max_concurrent_generations < 1:
+        raise ConfigError("--max_concurrent_generations must be at least 1; got "
+                          f"{FLAGS.max_concurrent_generations}.")
     models = server_config.model_server_config(
         FLAGS.model_config_file, FLAGS.model_name, FLAGS.model_base_path)
     metrics = ServingMetrics()
@@ -113,7 +118,8 @@ def main(argv):
     logging.info("Running gRPC ModelServer at %s:%d ...", FLAGS.bind_address, port)
     try:
         if FLAGS.rest_api_port:
-            app = create_app(manager, metrics, FLAGS.max_request_bytes, metrics_path)
+            app = create_app(manager, metrics, FLAGS.max_request_bytes, metrics_path,
+                             FLAGS.max_concurrent_generations)
             server = uvicorn.Server(uvicorn.Config(
                 app, host=FLAGS.bind_address, port=FLAGS.rest_api_port, log_level="warning",
                 lifespan="off", timeout_graceful_shutdown=5))

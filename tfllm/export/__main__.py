@@ -7,11 +7,14 @@ generator: the serving module of the task the model was trained for. The version
 appears only once complete and verified in a fresh process.
 """
 
+import os
+
 from absl import flags
 
 from tfllm import cli, tasks
 from tfllm.errors import ConfigError
 from tfllm.export.saved_model import export_module
+from tfllm.text import chat_templates
 from tfllm.training.artifacts import load_trained
 
 flags.DEFINE_string("model_dir", None, "A model directory written by tfllm.train.")
@@ -20,6 +23,9 @@ flags.DEFINE_string("export_base", "export", "TF Serving base directory.")
 flags.DEFINE_integer("max_new_tokens", 32, "GPT: tokens `serving_default` generates.")
 flags.DEFINE_integer("max_answer_length", 30, "QA: the longest answer, in word pieces.")
 flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].")
+flags.DEFINE_string("chat_template", "", "Generators: the chat format the server's "
+                    "/v1/chat/completions renders with: chatml, llama3, gemma or a jinja2 "
+                    "file (default: the converted model's own, if it has one).")
 flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
                           "few texts of the model's own data).")
 FLAGS = flags.FLAGS
@@ -33,7 +39,11 @@ def main(argv):
     task = tasks.for_manifest(manifest)
     module = task.serving_module(model, tokenizer, max_new_tokens=FLAGS.max_new_tokens,
                                  max_answer_length=FLAGS.max_answer_length,
-                                 fill_mask_top_k=FLAGS.fill_mask_top_k)
+                                 fill_mask_top_k=FLAGS.fill_mask_top_k,
+                                 chat_format=_chat_format(tokenizer))
+    if FLAGS.chat_template and "generate" not in module.signature_names:
+        raise ConfigError("--chat_template is for generators (decoders); this model exports "
+                          f"{', '.join(module.signature_names)}.")
     if FLAGS.sample_text:
         samples = FLAGS.sample_text
         if not task.sample_text_flag:
@@ -45,6 +55,25 @@ def main(argv):
         samples = task.sample_inputs(manifest.directory)
     path = export_module(module, FLAGS.export_base, FLAGS.name, samples)
     print(f"exported {path} (signatures: {', '.join(module.signature_names)})")
+
+def _chat_format(tokenizer):
+    """--chat_template, or the one a converted model kept beside its tokenizer."""
+    if not FLAGS.chat_template:
+        kept = os.path.join(os.path.dirname(tokenizer.path), chat_templates.KEPT_FILE)
+        if os.path.exists(kept):
+            with open(kept, encoding="utf-8") as f:
+                return chat_templates.ChatFormat.from_json(f.read())
+        return None
+    if FLAGS.chat_template in chat_templates.BUILT_IN:
+        return chat_templates.named(FLAGS.chat_template)
+    try:
+        with open(FLAGS.chat_template, encoding="utf-8") as f:
+            return chat_templates.ChatFormat(f.read())
+    except OSError as error:
+        raise ConfigError(f"--chat_template={FLAGS.chat_template} is neither a built-in "
+                          f"({', '.join(chat_templates.BUILT_IN)}) nor a readable file: "
+                          f"{error.strerror}.") from None
+
 
 if __name__ == "__main__":
     cli.run(main)

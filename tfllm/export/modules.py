@@ -16,6 +16,7 @@ from tfllm.evaluation.entities import entities
 
 from tfllm.generation.decoding import DecodingState, Generator
 from tfllm.generation.sampling import SamplingConfig
+from tfllm.serving.layout import CHAT_FORMAT_FILE
 from tfllm.text.packing import GraphPacker, pack, pack_words
 from tfllm.text.spans import QaWindows, best_spans, unknown_for_empty
 
@@ -394,10 +395,11 @@ class EncoderModule(tf.Module):
 
 
 class GeneratorModule(tf.Module):
-    """A GPT: `serving_default` (prompt -> text, greedy, `max_new_tokens` fixed at export)
-    and `generate` (prompt plus per-row max_new_tokens, temperature (0: greedy), top_k
-    (0: off), top_p (1: off), seed -> text, num_tokens). Both run `tfllm.generate`'s
-    cached decoding loop; the continuation stops at, and leaves out, <|endoftext|>.
+    """A decoder (GPT or Llama family): `serving_default` (prompt -> text, greedy,
+    `max_new_tokens` fixed at export) and `generate` (prompt plus per-row max_new_tokens,
+    temperature (0: greedy), top_k (0: off), top_p (1: off), seed -> text, num_tokens,
+    prompt_tokens). Both run `tfllm.generate`'s cached decoding loop; the continuation
+    stops at, and leaves out, the end-of-text token.
 
     `stream_start` (generate's inputs -> the decoding state) and `stream_step` (a
     state and the sampling inputs -> the next state and the text so far) are that
@@ -407,9 +409,11 @@ class GeneratorModule(tf.Module):
     signature_names = ("serving_default", "generate", "stream_start", "stream_step")
     sample_input = "prompt"
 
-    def __init__(self, lm, tokenizer, max_new_tokens=32):
+    def __init__(self, lm, tokenizer, max_new_tokens=32, chat_format=None):
         super().__init__()
         self.model = lm
+        # Written beside the SavedModel for the server's chat API (`ChatFormat`).
+        self.extra_assets = {CHAT_FORMAT_FILE: chat_format.to_json()} if chat_format else {}
         self.python_tokenizer = tokenizer
         self.tokenizer = tokenizer.keras_tokenizer
         self.end_of_text = tokenizer.special_ids["end_of_text"]
@@ -486,7 +490,7 @@ class GeneratorModule(tf.Module):
         prompts, prompt_mask = self._prompts(prompt, **params)
         tokens, generated = self.generator.decode(prompts, prompt_mask, params)
         return {"text": self._continuation(tokens, prompt_mask, generated),
-                "num_tokens": generated}
+                "num_tokens": generated, "prompt_tokens": tf.reduce_sum(prompt_mask, axis=1)}
 
     def _stream_start(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
         prompts, prompt_mask = self._prompts(prompt, max_new_tokens, temperature, top_k, top_p,

@@ -80,6 +80,9 @@ def export_module(module, export_base, name, samples):
             signature: getattr(module, signature) for signature in module.signature_names})
         _mark_example_signatures(temporary)
         os.makedirs(os.path.join(temporary, "assets.extra"))
+        for path, content in getattr(module, "extra_assets", {}).items():
+            with open(os.path.join(temporary, path), "w", encoding="utf-8") as f:
+                f.write(content)
         with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
             for log in _warmup_requests(name, samples):
                 writer.write(log.SerializeToString())

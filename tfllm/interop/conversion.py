@@ -14,7 +14,7 @@ from tfllm.errors import ConfigError
 from tfllm.interop import exporting, huggingface, keras_hub_models, keras_hub_presets
 from tfllm.interop import hf_llama, model_dir, tf1_bert
 from tfllm.models import build_pretraining_model
-from tfllm.text import tokenizers
+from tfllm.text import chat_templates, tokenizers
 from tfllm.training.artifacts import load_trained
 
 
@@ -113,6 +113,13 @@ def _sentencepiece_tokenizer(path, directory):
                           "the byte-level BPE of tokenizer.json alone (Llama 3, Qwen2, "
                           "SmolLM2) is not read yet; nothing was converted.")
     shutil.copyfile(source, os.path.join(directory, tokenizers.SENTENCEPIECE_FILE))
+    settings_path = os.path.join(path, "tokenizer_config.json")
+    if os.path.exists(settings_path):  # the model's own chat template, kept for export
+        with open(settings_path, encoding="utf-8") as f:
+            chat = chat_templates.from_tokenizer_config(json.load(f))
+        if chat is not None:
+            with open(os.path.join(directory, chat_templates.KEPT_FILE), "w") as f:
+                f.write(chat.to_json())
     return tokenizers.SENTENCEPIECE_FILE
 
 

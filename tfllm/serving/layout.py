@@ -9,3 +9,6 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # as a Predict one).
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+# A generator's chat format (template and end-of-turn strings) for the OpenAI-compatible
+# chat API; TF Serving ignores it.
+CHAT_FORMAT_FILE = os.path.join("assets.extra", "tfllm_chat_format.json")

@@ -1,5 +1,6 @@
 """TF Serving's REST API (`/v1/models/...`) as a Starlette app, served by uvicorn,
-plus tfllm's `:generateStream` (server-sent events).
+plus tfllm's `:generateStream` (server-sent events) and, on the same port, the
+OpenAI-compatible API (`openai_api`).
 
 Handlers parse and answer JSON here; model work runs on a thread pool so the
 event loop keeps accepting requests while TensorFlow computes.
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tfllm.serving import inference, responses, rest_json
+from tfllm.serving import inference, openai_api, responses, rest_json
 from tfllm.serving.status import ServingError, invalid
 from tfllm.serving.streaming import GenerationStream
 
@@ -57,7 +58,8 @@ def _event(payload, event=None):
     return f"{head}data: {json.dumps(payload)}\n\n"
 
 
-def create_app(manager, metrics, max_request_bytes, metrics_path=None):
+def create_app(manager, metrics, max_request_bytes, metrics_path=None,
+               max_concurrent_generations=8):
     def model_status(name, version, label):
         return responses.to_json(responses.model_status(manager.statuses(name, version, label)))
 
@@ -147,7 +149,10 @@ def create_app(manager, metrics, max_request_bytes, metrics_path=None):
     async def prometheus(request):
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
-    routes = [Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])]
+    routes = [Route("/v1/models/{rest:path}", models, methods=["GET", "POST"]),
+              *openai_api.create_routes(manager, metrics,
+                                        lambda request: _read_json(request, max_request_bytes),
+                                        max_concurrent_generations)]
     if metrics_path:
         routes.append(Route(metrics_path, prometheus, methods=["GET"]))
     return Starlette(routes=routes)

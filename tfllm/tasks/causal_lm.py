@@ -74,8 +74,8 @@ class CausalLanguageModeling(Task):
         return {"model": metrics, "bigram": {"perplexity": baselines.bigram_perplexity(
             train_rows, eval_rows, self.manifest.tokenizer.vocab_size)}}
 
-    def serving_module(self, model, tokenizer, max_new_tokens=32, **options):
-        return GeneratorModule(model, tokenizer, max_new_tokens)
+    def serving_module(self, model, tokenizer, max_new_tokens=32, chat_format=None, **options):
+        return GeneratorModule(model, tokenizer, max_new_tokens, chat_format)
 
     def sample_inputs(self, data_dir, count=4):
         """The first words of a few cleaned documents, as prompts."""
