@@ -225,6 +225,12 @@ def test_presets_have_the_published_parameter_counts(preset):
             == configs.PUBLISHED_PARAMETER_COUNTS[preset])
 
 
+def test_the_smallest_published_preset_builds_with_its_published_count():
+    """Built, not run (the larger ones are counted: mistral_7b's weights take 27 GiB)."""
+    model = build_pretraining_model(configs.get_preset("smollm2_135m"))
+    assert model.count_params() == configs.PUBLISHED_PARAMETER_COUNTS["smollm2_135m"]
+
+
 def test_config_round_trip_mixed_precision_and_errors(rng):
     config = _config(attention_bias=True, sliding_window=5, dtype="mixed_bfloat16")
     assert configs.from_dict(config.to_dict()) == config

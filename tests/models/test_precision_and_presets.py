@@ -41,7 +41,7 @@ def test_tiny_presets_have_a_few_hundred_thousand_parameters():
         assert 100_000 < build_pretraining_model(configs.get_preset(name)).count_params() < 1e6
 
 
-@pytest.mark.parametrize("name", sorted(configs.PUBLISHED_PARAMETER_COUNTS))
+@pytest.mark.parametrize("name", ["bert_base", "gpt2_small"])
 def test_published_presets_match_the_published_parameter_counts(name):
     """Built, not run: the weights exist with the published shapes."""
     model = build_pretraining_model(configs.get_preset(name))
