@@ -158,15 +158,26 @@ def _tiny_llama():
                                max_sequence_length=LENGTH)
 
 
-def test_a_llama_decoder_trains_on_gpt_data_alike_on_replicas_and_in_loops(data, tmp_path):
-    """The same trainer runs the Llama family: two replicas with accumulation in XLA host
-    loops give one device's weights, and it learns the data's rule."""
+def test_a_llama_decoder_trains_on_gpt_data_alike_in_loops_and_replicas(data, tmp_path):
+    """The same trainer runs the Llama family: accumulation in XLA host loops gives the
+    bigger batch's weights, two mirrored replicas (each run in its own process, as a job
+    runs: TF's collective instance keys are per process and would collide with the GPT
+    runs of this module) give one device's, and it learns the data's rule."""
+    from tests.training.processes import assert_same_weights, model_weights, run_training
+
     single, _ = _weights_after(data, tmp_path / "one", one_device(), steps=3,
                                model_config=_tiny_llama())
-    replicated, _ = _weights_after(data, tmp_path / "two", mirrored(), steps=3,
-                                   model_config=_tiny_llama(), grad_accum_steps=2,
-                                   steps_per_loop=2, jit_compile=True)
-    _assert_same(single, replicated)
+    looped, _ = _weights_after(data, tmp_path / "k2", one_device(), steps=3,
+                               model_config=_tiny_llama(), grad_accum_steps=2,
+                               steps_per_loop=2, jit_compile=True)
+    _assert_same(single, looped)
+    llama = ["--preset=llama_tiny", "--num_key_value_heads=1", "--train_steps=3",
+             f"--data_dir={data[0]}"]
+    for name, extra in (("p1", []), ("p2", ["--strategy=mirrored", "--cpu_replicas=2",
+                                           "--grad_accum_steps=2", "--steps_per_loop=2"])):
+        result = run_training(*llama, *extra, f"--model_dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert_same_weights(model_weights(str(tmp_path / "p1")), model_weights(str(tmp_path / "p2")))
     keras.utils.set_random_seed(3)
     trainer = make_trainer(*data, tmp_path / "learn", one_device(), train_steps=60,
                            model_config=_tiny_llama(), learning_rate=3e-2, eval_steps=4)

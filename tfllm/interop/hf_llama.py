@@ -25,17 +25,18 @@ def _refuse(directory, field, value, why):
 
 def _rope(hf, directory):
     scaling = hf.get("rope_scaling") or {}
-    kind = scaling.get("rope_type", scaling.get("type", ""))
-    if kind in ("", "default"):
+    rope_type = scaling.get("rope_type", scaling.get("type", ""))
+    if rope_type in ("", "default"):
         return {}
-    if kind == "linear":
+    if rope_type == "linear":
         return {"rope_scaling": "linear", "rope_scaling_factor": float(scaling["factor"])}
-    if kind == "llama3":
+    if rope_type == "llama3":
         return {"rope_scaling": "llama3", "rope_scaling_factor": float(scaling["factor"]),
                 "rope_low_freq_factor": float(scaling["low_freq_factor"]),
                 "rope_high_freq_factor": float(scaling["high_freq_factor"]),
                 "rope_original_max_length": int(scaling["original_max_position_embeddings"])}
-    _refuse(directory, "rope_scaling.rope_type", kind, "rotary scaling none, linear or llama3")
+    _refuse(directory, "rope_scaling.rope_type", rope_type,
+            "rotary scaling none, linear or llama3")
 
 
 def config_from(hf, directory):
