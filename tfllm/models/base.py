@@ -3,6 +3,7 @@
 import keras
 import keras_hub
 
+from tfllm.errors import InputError
 from tfllm.models import activations, configs
 from tfllm.models.inputs import check_token_inputs, guard_length
 
@@ -61,6 +62,33 @@ class BackboneTask(keras.Model):
     @property
     def config(self):
         return self.backbone.config
+
+
+class CausalLM(BackboneTask):
+    """A decoder backbone and its LM head (the token embedding reversed); logits are
+    float32. Subclasses add `call_with_cache` for their blocks; the cache is
+    [batch, layers, 2 (key, value), max_length, key/value heads, head size]."""
+
+    def __init__(self, backbone, **kwargs):
+        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+                  for name in backbone.input_names}
+        hidden = backbone(inputs)
+        self.float32_logits = keras.layers.Activation(
+            "linear", dtype="float32", name="float32_logits")
+        logits = self.float32_logits(backbone.token_embedding(hidden, reverse=True))
+        super().__init__(inputs=inputs, outputs=logits, dtype=backbone.config.dtype,
+                         **kwargs)
+        self.backbone = backbone
+
+    def empty_cache(self, batch_size, max_length):
+        """A zero cache for `batch_size` rows of `max_length` positions."""
+        config = self.config
+        if isinstance(max_length, int) and max_length > config.max_sequence_length:
+            raise InputError(f"A cache of {max_length} positions exceeds the model's "
+                             f"max_sequence_length of {config.max_sequence_length}.")
+        shape = (batch_size, config.num_layers, 2, max_length, config.key_value_heads,
+                 config.head_size)
+        return keras.ops.zeros(shape, dtype=self.backbone.compute_dtype)
 
 
 def token_and_position_embeddings(config):

@@ -15,9 +15,8 @@ import keras
 import keras_hub
 from keras import ops
 
-from tfllm.errors import InputError
 from tfllm.models import activations
-from tfllm.models.base import BackboneTask, ConfiguredModel
+from tfllm.models.base import CausalLM, ConfiguredModel
 
 DECODER_INPUTS = ("token_ids", "padding_mask")
 
@@ -258,34 +257,13 @@ def real_positions(padding_mask):
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
-class LlamaCausalLM(BackboneTask):
+class LlamaCausalLM(CausalLM):
     """The backbone and its LM head (the embedding reversed, or its own matrix when
     untied); logits are float32.
 
     `call_with_cache` runs the same layers incrementally over a key/value cache of the
     key/value heads only, so decoding costs one position per step with the same logits.
     """
-
-    def __init__(self, backbone, **kwargs):
-        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
-                  for name in DECODER_INPUTS}
-        hidden = backbone(inputs)
-        self.float32_logits = keras.layers.Activation(
-            "linear", dtype="float32", name="float32_logits")
-        logits = self.float32_logits(backbone.token_embedding(hidden, reverse=True))
-        super().__init__(inputs=inputs, outputs=logits, dtype=backbone.config.dtype,
-                         **kwargs)
-        self.backbone = backbone
-
-    def empty_cache(self, batch_size, max_length):
-        """A zero cache [batch, layers, 2 (key, value), max_length, kv_heads, head_size]."""
-        config = self.config
-        if isinstance(max_length, int) and max_length > config.max_sequence_length:
-            raise InputError(f"A cache of {max_length} positions exceeds the model's "
-                             f"max_sequence_length of {config.max_sequence_length}.")
-        shape = (batch_size, config.num_layers, 2, max_length, config.key_value_heads,
-                 config.head_size)
-        return ops.zeros(shape, dtype=self.backbone.compute_dtype)
 
     def call_with_cache(self, token_ids, cache, cache_update_index, padding_mask=None):
         """Runs `token_ids` [batch, n] as cache positions `cache_update_index`...+n-1.
