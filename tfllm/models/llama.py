@@ -275,12 +275,14 @@ class LlamaCausalLM(CausalLM):
         backbone, config = self.backbone, self.config
         batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
         max_length = ops.shape(cache)[3]
-        if padding_mask is None:
+        slots = ops.broadcast_to(ops.arange(max_length)[None, :], (batch, max_length))
+        if padding_mask is None:  # every slot holds a real token: positions are slots
             padding_mask = ops.ones((batch, max_length), "int32")
-        key_positions = real_positions(padding_mask)
+            key_positions = slots
+        else:
+            key_positions = real_positions(padding_mask)
         query_slots = cache_update_index + ops.arange(length)
         query_positions = ops.take(key_positions, query_slots, axis=1)
-        slots = ops.broadcast_to(ops.arange(max_length)[None, :], (batch, max_length))
         # Masks compare cache slots; rotary angles use the real-token positions.
         mask = attention_mask(ops.broadcast_to(query_slots[None, :], (batch, length)), slots,
                               padding_mask, 0)
