@@ -241,3 +241,56 @@ def tf1_bert_dir(directory, vocabulary, hf_tensors):
                    "initializer_range": 0.02}, f)
     with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("".join(f"{t}\n" for t in vocabulary))
+
+
+def multilingual_sentences(count=300):
+    """Real sentences with accents, CJK and emoji: fortunes, and the translated messages
+    of Debian's own coreutils and dpkg catalogs (Chinese, Japanese, Korean, Russian,
+    Greek, Vietnamese, Arabic, French, German: tabs, newlines, no-break spaces, digits).
+    Real text has few emoji, so some sentences get one appended."""
+    import gettext
+    texts = []
+    for language in ("zh_CN", "ja", "ko", "ru", "el", "vi", "ar", "fr", "de"):
+        for domain in ("coreutils", "dpkg", "apt"):
+            path = f"/usr/share/locale/{language}/LC_MESSAGES/{domain}.mo"
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    catalog = gettext.GNUTranslations(f)._catalog
+                texts += [text for key, text in sorted(catalog.items(), key=lambda kv: str(kv))
+                          if key and isinstance(text, str) and 10 < len(text) < 400][:8]
+    english = sentences(count)
+    texts = texts[:count * 2 // 3]
+    texts += english[:count - len(texts)]
+    emoji = ["🙂", "👍🏽", "🇫🇷", "❤️", "🤖 ok", "家族👨‍👩‍👧"]
+    return [text + " " + emoji[i % len(emoji)] if i % 7 == 0 else text
+            for i, text in enumerate(texts)]
+
+
+def byte_level_tokenizer(kind, path, vocab_size=400):
+    """A tokenizer.json trained by the `tokenizers` library in the layout of Llama 3
+    (split pattern, ignore_merges), Qwen2 (NFC, its pattern) or SmolLM2 (single digits,
+    GPT-2's byte-level pattern), with chat special tokens; returns its path."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import trainers
+
+    from tfllm.text import byte_level_bpe
+    tokenizer = Tokenizer(models.BPE())
+    if kind == "qwen2":
+        tokenizer.normalizer = normalizers.NFC()
+    if kind == "smollm2":
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(byte_level_bpe.KNOWN_PATTERNS[kind]), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(multilingual_sentences(), trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    spec = json.loads(tokenizer.to_str())
+    spec["model"]["ignore_merges"] = kind == "llama3"
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False)
+    return str(path)

@@ -7,6 +7,7 @@ reads as the same model, and our import must equal the original weights and kera
 reading of them.
 """
 
+import dataclasses
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 import sentencepiece as spm
+import tokenizers
 
 from tests.interop import published
 from tfllm.errors import ConfigError
@@ -158,9 +160,39 @@ def test_what_cannot_be_represented_is_refused_with_nothing_written(hf_dirs, tmp
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_a_byte_level_bpe_tokenizer_alone_is_refused(hf_dirs, tmp_path):
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def test_a_qwen2_directory_with_tokenizer_json_converts_generates_and_goes_back(tmp_path):
+    """Qwen2 / SmolLM2 / Llama 3 ship byte-level BPE in tokenizer.json only: its special
+    tokens and chat template come from tokenizer_config.json, its stop ids from
+    generation_config.json, and all of it goes back out with --to=hf."""
+    source = tmp_path / "qwen2"
+    source.mkdir()
+    lm = build_pretraining_model(dataclasses.replace(_config("qwen2"), vocab_size=400))
+    hf_llama.write(lm, str(source))
+    published.byte_level_tokenizer("qwen2", source / "tokenizer.json")
+    (source / "tokenizer_config.json").write_text(json.dumps(
+        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": CHATML}))
+    (source / "generation_config.json").write_text(json.dumps({"eos_token_id": [0, 2]}))
+    model, tokenizer, _ = conversion.import_checkpoint(str(source), "hf", str(tmp_path / "in"),
+                                                       report=lambda line: None)
+    assert tokenizer.path.endswith("tokenizer.json") and tokenizer.stop_ids == [0, 2]
+    assert tokenizer.special_ids == {"pad": 0, "unk": 2, "end_of_text": 2}
+    reference = tokenizers.Tokenizer.from_file(str(source / "tokenizer.json"))
+    texts = published.multilingual_sentences(40)
+    assert tokenizer.tokenize(texts) == [e.ids for e in reference.encode_batch(
+        texts, add_special_tokens=False)]
+    assert os.path.exists(tmp_path / "in" / "tokenizer" / "chat_format.json")
+    conversion.export_model(str(tmp_path / "in"), "hf", str(tmp_path / "back"))
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        assert (tmp_path / "back" / name).read_bytes() == (source / name).read_bytes()
+
+
+def test_a_directory_without_a_tokenizer_is_refused(hf_dirs, tmp_path):
     source = _copy(hf_dirs["qwen2"][0], tmp_path)
     os.remove(os.path.join(source, "tokenizer.model"))
-    with pytest.raises(ConfigError, match="no tokenizer.model.*not read yet"):
+    with pytest.raises(ConfigError, match="neither tokenizer.model nor tokenizer.json"):
         conversion.import_checkpoint(source, "hf", str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")

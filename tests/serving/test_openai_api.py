@@ -13,6 +13,7 @@ import pytest
 import requests
 import tensorflow as tf
 
+from tests.interop import published
 from tests.serving.models import PROMPTS, corpus
 from tfllm.export import modules
 from tfllm.export.saved_model import export_module
@@ -32,20 +33,25 @@ MESSAGES = [{"role": "system", "content": "You are terse."},
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A Llama-family generator with a ChatML template and a GPT one without, served with
-    a limit of one generation at once."""
+    """A Llama-family generator with a Qwen2-style tokenizer.json (its ChatML markers are
+    special tokens; <|im_end|> ends the text) and a ChatML template, and a GPT one with
+    tfllm's SentencePiece and no template, served with a limit of one generation at once."""
     root = tmp_path_factory.mktemp("openai")
     (root / "tok").mkdir()
+    (root / "qwen").mkdir()
     tokenizer = load_tokenizer(train_tokenizer("gpt", corpus(), 600, str(root / "tok")))
+    published.byte_level_tokenizer("qwen2", root / "qwen" / "tokenizer.json")
+    (root / "qwen" / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|im_end|>"}))
+    qwen_tokenizer = load_tokenizer(str(root / "qwen"))
     keras.utils.set_random_seed(5)
     llama = build_pretraining_model(configs.override(configs.get_preset("llama_tiny"), {
-        "vocab_size": tokenizer.vocab_size, "hidden_size": 32, "intermediate_size": 64,
+        "vocab_size": qwen_tokenizer.vocab_size, "hidden_size": 32, "intermediate_size": 64,
         "max_sequence_length": 128}))
     gpt = build_pretraining_model(configs.override(configs.get_preset("gpt_tiny"), {
         "vocab_size": tokenizer.vocab_size, "hidden_size": 32, "intermediate_size": 64,
         "max_sequence_length": 64, "dropout": 0.0}))
     base = str(root / "export")
-    chat = modules.GeneratorModule(llama, tokenizer, 6, chat_templates.named("chatml"))
+    chat = modules.GeneratorModule(llama, qwen_tokenizer, 6, chat_templates.named("chatml"))
     export_module(chat, base, "llama_chat", PROMPTS)
     export_module(modules.GeneratorModule(gpt, tokenizer, 6), base, "gpt_plain", PROMPTS)
     (root / "models.config").write_text(CONFIG.format(base=base))

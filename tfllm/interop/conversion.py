@@ -52,7 +52,7 @@ def import_checkpoint(path, fmt, output, overwrite=False, report=print):
         write_tokenizer = lambda d: model_dir.write_keras_hub_tokenizer(keras_tokenizer, d)  # noqa: E731
     elif fmt == "hf" and _hf_model_type(path) in hf_llama.MODEL_TYPES:
         model, reference = _import_hf_llama(path)
-        write_tokenizer = lambda d: _sentencepiece_tokenizer(path, d)  # noqa: E731
+        write_tokenizer = lambda d: _llama_tokenizer(path, d)  # noqa: E731
     else:
         if fmt == "tf1":
             config = huggingface.config_from(tf1_bert.hf_config(path), path)
@@ -104,23 +104,30 @@ def _import_hf_llama(path):
     return model, keras_hub.models.Backbone.from_preset(path)
 
 
-def _sentencepiece_tokenizer(path, directory):
-    """Copies a SentencePiece tokenizer.model (Llama 2, TinyLlama, Mistral, Gemma)."""
-    source = os.path.join(path, tokenizers.SENTENCEPIECE_FILE)
-    if not os.path.exists(source):
-        raise ConfigError(f"{path} has no {tokenizers.SENTENCEPIECE_FILE}: tfllm reads the "
-                          "SentencePiece tokenizers of Llama 2, TinyLlama, Mistral and Gemma; "
-                          "the byte-level BPE of tokenizer.json alone (Llama 3, Qwen2, "
-                          "SmolLM2) is not read yet; nothing was converted.")
-    shutil.copyfile(source, os.path.join(directory, tokenizers.SENTENCEPIECE_FILE))
-    settings_path = os.path.join(path, "tokenizer_config.json")
+def _llama_tokenizer(path, directory):
+    """Copies a Llama-family tokenizer: SentencePiece tokenizer.model (Llama 2,
+    TinyLlama, Mistral, Gemma) or, without one, byte-level BPE tokenizer.json (Llama 3,
+    Qwen2, SmolLM2) with its special tokens and stop ids; keeps the chat template."""
+    if os.path.exists(os.path.join(path, tokenizers.SENTENCEPIECE_FILE)):
+        names = [tokenizers.SENTENCEPIECE_FILE]
+    elif os.path.exists(os.path.join(path, tokenizers.BYTE_LEVEL_FILE)):
+        names = [tokenizers.BYTE_LEVEL_FILE, tokenizers.TOKENIZER_CONFIG_FILE,
+                 tokenizers.GENERATION_CONFIG_FILE]
+    else:
+        raise ConfigError(f"{path} has neither {tokenizers.SENTENCEPIECE_FILE} nor "
+                          f"{tokenizers.BYTE_LEVEL_FILE}: a Llama-family model needs its "
+                          "tokenizer; nothing was converted.")
+    for name in names:
+        if os.path.exists(os.path.join(path, name)):
+            shutil.copyfile(os.path.join(path, name), os.path.join(directory, name))
+    settings_path = os.path.join(path, tokenizers.TOKENIZER_CONFIG_FILE)
     if os.path.exists(settings_path):  # the model's own chat template, kept for export
         with open(settings_path, encoding="utf-8") as f:
             chat = chat_templates.from_tokenizer_config(json.load(f))
         if chat is not None:
             with open(os.path.join(directory, chat_templates.KEPT_FILE), "w") as f:
                 f.write(chat.to_json())
-    return tokenizers.SENTENCEPIECE_FILE
+    return names[0]
 
 
 def _published_tokenizer(path, fmt, config, directory):

@@ -9,7 +9,7 @@ import keras_hub
 
 from tfllm.errors import ConfigError
 from tfllm.interop import hf_llama, huggingface, keras_hub_presets
-from tfllm.text import tokenizers
+from tfllm.text import chat_templates, tokenizers
 
 
 def _require_published_family(tokenizer, target):
@@ -59,11 +59,18 @@ def write_hf(model, tokenizer, directory, labels=None):
 
 
 def _write_hf_llama(model, tokenizer, directory):
-    """A Llama-family model with its SentencePiece tokenizer.model."""
+    """A Llama-family model with its tokenizer as it came: SentencePiece tokenizer.model,
+    or tokenizer.json with its tokenizer_config.json and generation_config.json."""
+    hf_llama.write(model, directory)
+    if tokenizer.path.endswith(tokenizers.BYTE_LEVEL_FILE):
+        for source in tokenizers.tokenizer_files(tokenizer.path):
+            if not source.endswith(chat_templates.KEPT_FILE):
+                shutil.copyfile(source, os.path.join(directory, os.path.basename(source)))
+        return
     if not tokenizer.path.endswith(tokenizers.SENTENCEPIECE_FILE):
         raise ConfigError("Llama-family models are exported with a SentencePiece "
-                          f"tokenizer.model; this one's tokenizer is {tokenizer.path}.")
-    hf_llama.write(model, directory)
+                          f"tokenizer.model or a tokenizer.json; this one's tokenizer is "
+                          f"{tokenizer.path}.")
     shutil.copyfile(tokenizer.path, os.path.join(directory, tokenizers.SENTENCEPIECE_FILE))
     settings = {"tokenizer_class": "LlamaTokenizer",
                 "model_max_length": model.config.max_sequence_length,

@@ -1,6 +1,8 @@
 """Tokenizers: WordPiece for BERT, SentencePiece BPE for GPT (both trained here), and
 the published vocabularies of converted checkpoints (BERT's vocab.txt with its
-casing, GPT-2's byte-level BPE vocab.json + merges.txt).
+casing, GPT-2's byte-level BPE vocab.json + merges.txt, SentencePiece tokenizer.model
+of Llama 2 / Mistral / Gemma, byte-level BPE tokenizer.json of Llama 3 / Qwen2 /
+SmolLM2 with their tokenizer_config.json and generation_config.json).
 
 Training learns from word counts, which the data job computes with a Beam combine
 over the whole corpus: tensorflow-text's WordPiece learner (what keras-hub's
@@ -23,11 +25,14 @@ import tensorflow as tf
 from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
 
 from tfllm.errors import ConfigError
-from tfllm.text import wordpiece_learning
+from tfllm.text import byte_level_bpe, chat_templates, wordpiece_learning
 
 WORDPIECE_FILE = "vocab.txt"
 SENTENCEPIECE_FILE = "tokenizer.model"
 BPE_VOCABULARY_FILE, BPE_MERGES_FILE = "vocab.json", "merges.txt"
+BYTE_LEVEL_FILE = byte_level_bpe.FILE
+# Published beside a tokenizer.json: its special tokens, and the ids generation stops at.
+TOKENIZER_CONFIG_FILE, GENERATION_CONFIG_FILE = "tokenizer_config.json", "generation_config.json"
 # Beside a published WordPiece vocabulary: its casing ({"lowercase": .., "strip_accents": ..}).
 OPTIONS_FILE = "tokenizer_options.json"
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -59,6 +64,18 @@ class TextTokenizer:
             self.special_ids = {"pad": pad, "unk": processor.unk_id(),
                                 "end_of_text": processor.eos_id()}
             self.vocab_size = processor.get_piece_size()
+        elif path.endswith(BYTE_LEVEL_FILE):
+            self.family = "gpt"
+            self.keras_tokenizer = byte_level_bpe.ByteLevelBpeTokenizer.from_file(path)
+            settings = _json_beside(path, TOKENIZER_CONFIG_FILE)
+            end_of_text = self._token_id(settings.get("eos_token") or END_OF_TEXT)
+            pad = self._token_id(settings["pad_token"]) if settings.get("pad_token") \
+                else end_of_text
+            self.special_ids = {"pad": pad, "unk": end_of_text, "end_of_text": end_of_text}
+            stops = _json_beside(path, GENERATION_CONFIG_FILE).get("eos_token_id") or []
+            self.stop_ids = sorted({end_of_text, *(stops if isinstance(stops, list)
+                                                   else [stops])})
+            self.vocab_size = max(self.keras_tokenizer.vocabulary.values()) + 1
         elif path.endswith(BPE_VOCABULARY_FILE):
             self.family = "gpt"
             merges = os.path.join(os.path.dirname(path), BPE_MERGES_FILE)
@@ -88,6 +105,18 @@ class TextTokenizer:
                                 for token in BERT_SPECIAL_TOKENS}
             self.vocab_size = len(vocabulary)
 
+        if not hasattr(self, "stop_ids"):
+            self.stop_ids = [self.special_ids["end_of_text"]] if self.family == "gpt" else []
+
+    def _token_id(self, token):
+        """The id of a tokenizer_config.json token (a string or {"content": ...})."""
+        content = token.get("content") if isinstance(token, dict) else token
+        index = self.keras_tokenizer.vocabulary.get(content)
+        if index is None:
+            raise ConfigError(f"{self.path}: special token {content!r} (from "
+                              f"{TOKENIZER_CONFIG_FILE}) is not in the vocabulary.")
+        return index
+
     def tokenize(self, texts):
         """Token ids for a batch of strings, as Python lists."""
         if not texts:
@@ -113,11 +142,25 @@ def wordpiece_options(path):
     return options
 
 
+def _json_beside(path, name):
+    """A published JSON file beside the tokenizer at `path`, or {}."""
+    beside = os.path.join(os.path.dirname(path), name)
+    if not os.path.exists(beside):
+        return {}
+    try:
+        with open(beside, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as error:
+        raise ConfigError(f"{beside} is not readable JSON ({error}).") from None
+
+
 def tokenizer_files(path):
-    """The files that make up the tokenizer at `path` (the vocabulary first)."""
+    """The files that make up the tokenizer at `path` (the vocabulary first), with a
+    converted model's own chat format."""
     directory, name = os.path.split(path)
-    companions = {BPE_VOCABULARY_FILE: [BPE_MERGES_FILE], SENTENCEPIECE_FILE: []}.get(
-        name, [OPTIONS_FILE])
+    companions = {BPE_VOCABULARY_FILE: [BPE_MERGES_FILE], SENTENCEPIECE_FILE: [],
+                  BYTE_LEVEL_FILE: [TOKENIZER_CONFIG_FILE, GENERATION_CONFIG_FILE]}.get(
+        name, [OPTIONS_FILE]) + [chat_templates.KEPT_FILE]
     return [path] + [os.path.join(directory, companion) for companion in companions
                      if os.path.exists(os.path.join(directory, companion))]
 
@@ -139,11 +182,11 @@ def resolve(path):
                 described = json.load(f).get("tokenizer", {})
             if "file" in described:
                 return os.path.join(path, described["file"])
-        for name in (WORDPIECE_FILE, SENTENCEPIECE_FILE, BPE_VOCABULARY_FILE):
+        names = (WORDPIECE_FILE, SENTENCEPIECE_FILE, BPE_VOCABULARY_FILE, BYTE_LEVEL_FILE)
+        for name in names:
             if os.path.exists(os.path.join(path, name)):
                 return os.path.join(path, name)
-        raise ConfigError(f"Directory {path} holds no tokenizer ({WORDPIECE_FILE}, "
-                          f"{SENTENCEPIECE_FILE} or {BPE_VOCABULARY_FILE}).")
+        raise ConfigError(f"Directory {path} holds no tokenizer ({', '.join(names)}).")
     return path
 
 
