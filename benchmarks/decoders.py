@@ -58,7 +58,7 @@ def _train_rate(lm):
 
 def _generate_rate(lm):
     prompts = np.random.default_rng(1).integers(3, lm.config.vocab_size, (FLAGS.batch, 16))
-    generator = Generator(lm, end_of_text_id=-1, jit_compile=True)  # never stops early
+    generator = Generator(lm, stop_ids=-1, jit_compile=True)  # never stops early
     sampling = SamplingConfig(max_new_tokens=FLAGS.new)
     generator.generate(prompts.tolist(), sampling)  # compilation
     started = time.perf_counter()

@@ -63,7 +63,7 @@ def main(argv):
                "new_tokens": FLAGS.new}
     rates, outputs = {}, {}
     for name, jit in (("cache_graph", False), ("cache_xla", True)):
-        generator = Generator(lm, end_of_text_id=-1, jit_compile=jit)  # never stops early
+        generator = Generator(lm, stop_ids=-1, jit_compile=jit)  # never stops early
         outputs[name], rates[name] = _timed(
             lambda: np.array(generator.generate(prompts.tolist(), sampling)[0]))
     outputs["no_cache_graph"], rates["no_cache_graph"] = _timed(_uncached(lm), prompts,
@@ -84,7 +84,7 @@ def _prompt_lengths(lm):
     """Tokens/s for a short and a long prompt (graph, as served), with the prompts
     prefilled at their own length and, as before this change, over the whole cache
     (prompt + new tokens): the same `decode`, given prompts padded to either width."""
-    generator = Generator(lm, end_of_text_id=-1, jit_compile=False)
+    generator = Generator(lm, stop_ids=-1, jit_compile=False)
     decode = tf.function(generator.decode)
     new, context = FLAGS.prompt_new, lm.config.max_sequence_length
     params = {k: tf.constant(v) for k, v in

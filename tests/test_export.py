@@ -152,3 +152,26 @@ def test_export_command_for_pretrained_models(tmp_path, kind, family):
     signatures = {"gpt": "serving_default, generate", "bert": "serving_default, fill_mask"}
     assert f"signatures: {signatures[kind]}" in result.stdout
     assert os.path.exists(tmp_path / "export" / family / "1" / WARMUP_FILE)
+    if family == "llama":  # int8: a quarter of the bytes, still verified in a fresh process
+        quantized = subprocess.run(
+            [sys.executable, "-m", "tfllm.export", f"--model_dir={tmp_path / 'model'}",
+             "--name=llama_int8", f"--export_base={tmp_path / 'export'}",
+             "--max_new_tokens=4", "--quantize=int8"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert quantized.returncode == 0, quantized.stderr[-2000:]
+        assert "to int8 (int8)" in quantized.stdout
+
+        def variable_bytes(name):
+            directory = tmp_path / "export" / name / "1" / "variables"
+            return sum(f.stat().st_size for f in directory.iterdir())
+
+        assert variable_bytes("llama_int8") <= 0.35 * variable_bytes("llama")
+        reader = tf.train.load_checkpoint(
+            str(tmp_path / "export" / "llama_int8" / "1" / "variables" / "variables"))
+        assert tf.int8 in reader.get_variable_to_dtype_map().values()
+        refused = subprocess.run(
+            [sys.executable, "-m", "tfllm.export", f"--model_dir={tmp_path / 'model'}",
+             "--name=x", f"--export_base={tmp_path / 'export'}", "--quantize=int4"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and "--quantize must be one of" in refused.stderr
+        assert not os.path.exists(tmp_path / "export" / "x")

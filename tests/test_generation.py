@@ -31,7 +31,7 @@ def _greedy_by_full_passes(lm, prompt, steps):
 
 
 def test_greedy_with_cache_equals_argmax_of_full_passes(lm):
-    generator, config = Generator(lm, end_of_text_id=-1), SamplingConfig(max_new_tokens=10)
+    generator, config = Generator(lm, stop_ids=-1), SamplingConfig(max_new_tokens=10)
     prompt = [5, 9, 13]
     (out,), tokens_per_second = generator.generate([prompt], config)
     assert out == _greedy_by_full_passes(lm, prompt, 10)
@@ -50,9 +50,45 @@ def test_batched_prompts_of_different_lengths_match_single_runs(lm):
 def test_end_of_text_stops_a_row(lm):
     prompt = [5, 9, 13]
     first = _greedy_by_full_passes(lm, prompt, 1)[0]
-    generator = Generator(lm, end_of_text_id=first)
+    generator = Generator(lm, stop_ids=first)
     (out,), _ = generator.generate([prompt], SamplingConfig(max_new_tokens=8))
     assert out == [first]
+
+
+def test_any_of_several_stop_ids_stops_a_row(lm):
+    """generation_config.json's eos_token_id list (Llama 3's has three)."""
+    prompt = [5, 9, 13]
+    greedy = _greedy_by_full_passes(lm, prompt, 8)
+    new = next(k for k in range(1, 8) if greedy[k] not in greedy[:k])
+    (out,), _ = Generator(lm, stop_ids=[-1, greedy[new]]).generate(
+        [prompt], SamplingConfig(max_new_tokens=8))
+    assert out == greedy[:new + 1]
+
+
+def _penalized_greedy(lm, prompt, steps, penalty):
+    """Transformers' repetition penalty by hand over full passes: seen tokens' positive
+    logits divided by the penalty, negative ones multiplied."""
+    tokens = list(prompt)
+    for _ in range(steps):
+        ids = np.array([tokens], np.int32)
+        logits = lm({"token_ids": ids, "padding_mask": np.ones_like(ids)},
+                    training=False).numpy()[0, -1].astype(np.float64)
+        for seen in set(tokens):
+            logits[seen] = logits[seen] / penalty if logits[seen] > 0 else logits[seen] * penalty
+        tokens.append(int(np.argmax(logits)))
+    return tokens[len(prompt):]
+
+
+def test_repetition_penalty_equals_the_published_rule_and_reduces_repeats(lm):
+    prompt = [5, 9, 13, 5, 9]
+    plain, _ = Generator(lm, -1).generate([prompt], SamplingConfig(max_new_tokens=12))
+    config = SamplingConfig(max_new_tokens=12, repetition_penalty=3.0)
+    (penalized,), _ = Generator(lm, -1).generate([prompt], config)
+    assert penalized == _penalized_greedy(lm, prompt, 12, 3.0)
+    repeats = lambda out: len(out) - len(set(out) - set(prompt))  # noqa: E731
+    assert repeats(penalized) < repeats(plain[0])
+    with pytest.raises(ConfigError, match="repetition_penalty must be positive"):
+        SamplingConfig(repetition_penalty=0.0)
 
 
 def test_sampling_is_seeded_and_reproducible(lm):
@@ -139,5 +175,10 @@ def test_generate_command_on_a_trained_model(tmp_path):
     result = run("--prompt=Science is", "--prompt=Work", "--max_new_tokens=5")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("Science is") and "tokens/s" in result.stdout
+    first_answer = result.stdout.split("\n---")[0][len("Science is"):]
+    stop = first_answer.strip()[2:4]
+    result = run("--prompt=Science is", "--max_new_tokens=5", f"--stop={stop}")
+    assert result.stdout.split("\n---")[0] == "Science is" + first_answer[
+        :first_answer.index(stop)]
     result = run("--prompt= ")
     assert result.returncode == 2 and "non-empty --prompt" in result.stderr

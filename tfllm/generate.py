@@ -1,7 +1,9 @@
 """`python -m tfllm.generate --model_dir artifacts/gpt_tiny --prompt "..." [--method=sample]`.
 
-Continues prompts with a trained GPT model: greedy, temperature, top-k and top-p
-sampling over the key/value cache, in one XLA-compiled decoding loop.
+Continues prompts with a trained or converted decoder (GPT or Llama family): greedy,
+temperature, top-k and top-p sampling and a repetition penalty over the key/value cache,
+in one XLA-compiled decoding loop; stops at the tokenizer's stop ids and at --stop
+strings.
 """
 
 import dataclasses
@@ -21,8 +23,16 @@ flags.DEFINE_string("prompts_file", "", "A file with one prompt per line.")
 for _field in dataclasses.fields(SamplingConfig):
     {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}[
         _field.type](_field.name, _field.default, f"Sampling: {_field.name}.")
+flags.DEFINE_multi_string("stop", [], "A string that ends a continuation (left out); "
+                          "repeat the flag for several.")
 flags.DEFINE_boolean("jit_compile", True, "Compile the decoding loop with XLA.")
 FLAGS = flags.FLAGS
+
+
+def cut_at_stop(text, stops):
+    """`text` up to the first of the stop strings (OpenAI's `stop`)."""
+    ends = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[:min(ends)] if ends else text
 
 
 def main(argv):
@@ -43,10 +53,12 @@ def main(argv):
     if model.config.family not in DECODER_FAMILIES:
         raise ConfigError(f"{FLAGS.model_dir} holds a {model.config.family} model; "
                           "generation needs a decoder (a GPT or Llama-family model).")
-    generator = Generator(model, tokenizer.special_ids["end_of_text"], FLAGS.jit_compile)
+    # A converted model stops at every id its generation_config.json names.
+    generator = Generator(model, tokenizer.stop_ids, FLAGS.jit_compile)
     continuations, tokens_per_second = generator.generate(tokenizer.tokenize(prompts), config)
     for prompt, ids in zip(prompts, continuations):
-        print(f"{prompt}{tokenizer.detokenize(ids)}\n---")
+        ids = [i for i in ids if i not in tokenizer.stop_ids]
+        print(f"{prompt}{cut_at_stop(tokenizer.detokenize(ids), FLAGS.stop)}\n---")
     print(f"{sum(map(len, continuations))} tokens at {tokens_per_second:,.1f} tokens/s "
           "(including XLA compilation on the first call)")
 

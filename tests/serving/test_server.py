@@ -136,7 +136,7 @@ def test_generator_over_rest_and_grpc_equals_tfllm_generate(server, exported):
 
 def _generate_in_process(module, prompts, settings):
     """Python tokenization, `tfllm.generate`'s decoding loop (without XLA, as served)."""
-    tokenizer, eot = module.python_tokenizer, module.end_of_text
+    tokenizer, stops = module.python_tokenizer, module.stop_ids
     ids = tokenizer.tokenize(prompts)
     total = max(map(len, ids)) + int(settings["max_new_tokens"].max())
     tokens = np.zeros((len(ids), total), np.int32)
@@ -147,8 +147,8 @@ def _generate_in_process(module, prompts, settings):
     out, generated = module.generator.decode(tf.constant(tokens), tf.constant(mask), {
         k: tf.constant(v) for k, v in settings.items()})
     out, generated = out.numpy(), generated.numpy().tolist()
-    texts = [tokenizer.detokenize([t for t in out[r, len(p):len(p) + generated[r]] if t != eot])
-             for r, p in enumerate(ids)]
+    texts = [tokenizer.detokenize([t for t in out[r, len(p):len(p) + generated[r]]
+                                   if t not in stops]) for r, p in enumerate(ids)]
     return {"text": texts, "num_tokens": generated}
 
 

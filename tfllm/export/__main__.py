@@ -2,8 +2,9 @@
 
 Writes `EXPORT_BASE/NAME/VERSION/`, a SavedModel TF Serving can load, with in-graph
 tokenization: a fine-tuned classifier or regressor (of one text or a pair), a tagger,
-an extractive QA model, a pretrained BERT encoder (embeddings and fill-mask) or a GPT
-generator: the serving module of the task the model was trained for. The version
+an extractive QA model, a pretrained BERT encoder (embeddings and fill-mask) or a
+decoder's generator: the serving module of the task the model was trained for, in float
+or (`--quantize`) with int8 weights. The version
 appears only once complete and verified in a fresh process.
 """
 
@@ -13,6 +14,7 @@ from absl import flags
 
 from tfllm import cli, tasks
 from tfllm.errors import ConfigError
+from tfllm.export import quantization
 from tfllm.export.saved_model import export_module
 from tfllm.text import chat_templates
 from tfllm.training.artifacts import load_trained
@@ -26,16 +28,25 @@ flags.DEFINE_integer("fill_mask_top_k", 5, "BERT encoder: candidates per [MASK].
 flags.DEFINE_string("chat_template", "", "Generators: the chat format the server's "
                     "/v1/chat/completions renders with: chatml, llama3, gemma or a jinja2 "
                     "file (default: the converted model's own, if it has one).")
+flags.DEFINE_string("quantize", "", "int8 (weights and activations) or int8_weights "
+                    "(weights only): Keras's int8 quantization before export; empty: float.")
 flags.DEFINE_multi_string("sample_text", [], "Verification and warmup inputs (default: a "
                           "few texts of the model's own data).")
 FLAGS = flags.FLAGS
+
+
 def main(argv):
     if not FLAGS.model_dir or not FLAGS.name:
         raise ConfigError("--model_dir and --name are required.")
     for name in ("max_new_tokens", "fill_mask_top_k", "max_answer_length"):
         if FLAGS[name].value < 1:
             raise ConfigError(f"--{name} must be at least 1; got {FLAGS[name].value}.")
+    if FLAGS.quantize:
+        quantization.check_mode(FLAGS.quantize)
     model, manifest, tokenizer = load_trained(FLAGS.model_dir)
+    if FLAGS.quantize:
+        count = quantization.quantize(model, FLAGS.quantize)
+        print(f"quantized {count:,} weights to int8 ({FLAGS.quantize})")
     task = tasks.for_manifest(manifest)
     module = task.serving_module(model, tokenizer, max_new_tokens=FLAGS.max_new_tokens,
                                  max_answer_length=FLAGS.max_answer_length,
@@ -55,6 +66,7 @@ def main(argv):
         samples = task.sample_inputs(manifest.directory)
     path = export_module(module, FLAGS.export_base, FLAGS.name, samples)
     print(f"exported {path} (signatures: {', '.join(module.signature_names)})")
+
 
 def _chat_format(tokenizer):
     """--chat_template, or the one a converted model kept beside its tokenizer."""

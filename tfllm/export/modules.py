@@ -399,7 +399,7 @@ class GeneratorModule(tf.Module):
     `max_new_tokens` fixed at export) and `generate` (prompt plus per-row max_new_tokens,
     temperature (0: greedy), top_k (0: off), top_p (1: off), seed -> text, num_tokens,
     prompt_tokens). Both run `tfllm.generate`'s cached decoding loop; the continuation
-    stops at, and leaves out, the end-of-text token.
+    stops at, and leaves out, a stop token (end of text, or generation_config.json's).
 
     `stream_start` (generate's inputs -> the decoding state) and `stream_step` (a
     state and the sampling inputs -> the next state and the text so far) are that
@@ -416,8 +416,8 @@ class GeneratorModule(tf.Module):
         self.extra_assets = {CHAT_FORMAT_FILE: chat_format.to_json()} if chat_format else {}
         self.python_tokenizer = tokenizer
         self.tokenizer = tokenizer.keras_tokenizer
-        self.end_of_text = tokenizer.special_ids["end_of_text"]
-        self.generator = Generator(lm, self.end_of_text, jit_compile=False)
+        self.stop_ids = tokenizer.stop_ids
+        self.generator = Generator(lm, self.stop_ids, jit_compile=False)
         self.max_new_tokens = max_new_tokens
         self.serving_default = tf.function(
             self._generate_greedy, input_signature=[tf.TensorSpec([None], tf.string, "prompt")])
@@ -443,7 +443,8 @@ class GeneratorModule(tf.Module):
     def _generate_greedy(self, prompt):
         rows = SamplingConfig(max_new_tokens=self.max_new_tokens).rows(1)
         size = tf.shape(prompt)
-        fill = {name: tf.fill(size, value[0]) for name, value in rows.items()}
+        fill = {name: tf.fill(size, value[0]) for name, value in rows.items()
+                if name != "repetition_penalty"}
         return {"text": self._generate(prompt, **fill)["text"]}
 
     def _prompts(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
@@ -471,14 +472,16 @@ class GeneratorModule(tf.Module):
             return ids.to_tensor(0), prompt_mask
 
     def _continuation(self, tokens, prompt_mask, generated):
-        """The generated text of each row, without <|endoftext|>."""
+        """The generated text of each row, without its stop token."""
         lengths = tf.reduce_sum(prompt_mask, axis=1)
         offsets = lengths[:, None] + tf.range(tf.reduce_max(generated))[None, :]
         continuation = tf.RaggedTensor.from_tensor(
             tf.gather(tokens, tf.minimum(offsets, tf.shape(tokens)[1] - 1), batch_dims=1),
             lengths=generated)
-        continuation = tf.ragged.boolean_mask(continuation,
-                                              tf.not_equal(continuation, self.end_of_text))
+        stop = tf.ragged.map_flat_values(
+            lambda ids: tf.reduce_any(tf.equal(ids[:, None], self.stop_ids), axis=1),
+            continuation)
+        continuation = tf.ragged.boolean_mask(continuation, ~stop)
         # Byte-level tokens may stop inside a character: answers are valid UTF-8 (JSON
         # needs it), with U+FFFD where bytes do not form one, as Python's decoding does.
         return tf.strings.unicode_transcode(self.tokenizer.detokenize(continuation), "UTF-8",
@@ -512,7 +515,7 @@ class GeneratorModule(tf.Module):
     def reference(self, prompts):
         config = SamplingConfig(max_new_tokens=self.max_new_tokens)
         continuations, _ = self.generator.generate(self.python_tokenizer.tokenize(prompts), config)
-        texts = [self.python_tokenizer.detokenize([t for t in ids if t != self.end_of_text])
+        texts = [self.python_tokenizer.detokenize([t for t in ids if t not in self.stop_ids])
                  for ids in continuations]
         return {"serving_default": {"text": np.array([t.encode() for t in texts], object)}}
 

@@ -25,11 +25,13 @@ DecodingState = collections.namedtuple(
 
 
 class Generator:
-    """Generates continuations of token-id prompts with a `GptCausalLM`."""
+    """Generates continuations of token-id prompts with a decoder (GPT or Llama family).
+    A row stops at any of `stop_ids` (the end-of-text id, or generation_config.json's
+    eos_token_id list; -1: never)."""
 
-    def __init__(self, lm, end_of_text_id, jit_compile=True):
+    def __init__(self, lm, stop_ids, jit_compile=True):
         self.lm = lm
-        self.end_of_text_id = end_of_text_id
+        self.stop_ids = tf.constant(np.atleast_1d(stop_ids), tf.int32)
         self._decode = tf.function(self.decode, jit_compile=jit_compile)
 
     def begin(self, prompts, prompt_mask):
@@ -56,7 +58,7 @@ class Generator:
         and `max_new_tokens`."""
         index, tokens, cache, logits, done, generated = state
         batch = tf.shape(tokens)[0]
-        sampled = next_tokens(logits, params, index)
+        sampled = next_tokens(logits, params, index, tokens)
         from_prompt = prompt_mask[:, index] > 0
         new = ~from_prompt & ~done
         token = tf.where(from_prompt, tokens[:, index],
@@ -64,7 +66,8 @@ class Generator:
         tokens = tf.tensor_scatter_nd_update(
             tokens, tf.stack([tf.range(batch), tf.fill([batch], index)], axis=1), token)
         generated += tf.cast(new, tf.int32)
-        done = done | (new & tf.equal(token, self.end_of_text_id)) | (
+        stopped = tf.reduce_any(tf.equal(token[:, None], self.stop_ids[None, :]), axis=1)
+        done = done | (new & stopped) | (
             ~from_prompt & (generated >= params["max_new_tokens"]))
         logits, _, cache = self.lm.call_with_cache(token[:, None], cache, index)
         return DecodingState(index + 1, tokens, cache, logits[:, 0], done, generated)

@@ -1,4 +1,5 @@
-"""Next-token choice: greedy, temperature, top-k and top-p (nucleus) sampling.
+"""Next-token choice: greedy, temperature, top-k and top-p (nucleus) sampling, with an
+optional repetition penalty.
 
 Every setting is a per-row tensor, so one batch can mix requests (the server
 batches concurrent clients) and a row's tokens never depend on its neighbours:
@@ -22,6 +23,7 @@ class SamplingConfig:
     top_p: float = 1.0  # 1: no nucleus cut
     max_new_tokens: int = 32
     seed: int = 0
+    repetition_penalty: float = 1.0  # 1: off; Transformers' (CTRL's) penalty otherwise
 
     def __post_init__(self):
         if self.method not in ("greedy", "sample"):
@@ -30,6 +32,9 @@ class SamplingConfig:
             raise ConfigError(f"--temperature must be positive; got {self.temperature}.")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("--top_k must be >= 0 and --top_p in (0, 1].")
+        if self.repetition_penalty <= 0:
+            raise ConfigError("--repetition_penalty must be positive (1: off); got "
+                              f"{self.repetition_penalty}.")
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max_new_tokens must be at least 1; got {self.max_new_tokens}.")
 
@@ -39,7 +44,8 @@ class SamplingConfig:
         full = lambda value, dtype: np.full([batch_size], value, dtype)  # noqa: E731
         return {"temperature": full(temperature, np.float32), "top_k": full(self.top_k, np.int32),
                 "top_p": full(self.top_p, np.float32), "seed": full(self.seed, np.int32),
-                "max_new_tokens": full(self.max_new_tokens, np.int32)}
+                "max_new_tokens": full(self.max_new_tokens, np.int32),
+                "repetition_penalty": full(self.repetition_penalty, np.float32)}
 
 
 def filter_logits(logits, top_k, top_p):
@@ -58,12 +64,33 @@ def filter_logits(logits, top_k, top_p):
     return tf.where(logits < tf.maximum(kth, nucleus), float("-inf"), logits)
 
 
-def next_tokens(logits, params, step):
+def penalize_repetitions(logits, penalty, tokens, step):
+    """Transformers' repetition penalty (Keskar et al. 2019): the logit of every token
+    already in the row (prompt or generated, positions before `step` of `tokens`
+    [batch, total]) is divided by `penalty` [batch] if positive, multiplied if not."""
+    logits = tf.cast(logits, tf.float32)
+    batch, total = tf.shape(tokens)[0], tf.shape(tokens)[1]
+    rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, total])
+    seen = tf.tensor_scatter_nd_max(
+        tf.zeros(tf.shape(logits), tf.int32), tf.stack([rows, tokens], axis=-1),
+        tf.broadcast_to(tf.cast(tf.range(total) < step, tf.int32)[None, :], [batch, total]))
+    penalty = tf.cast(penalty, tf.float32)[:, None]
+    penalized = tf.where(logits > 0, logits / penalty, logits * penalty)
+    return tf.where(seen > 0, penalized, logits)
+
+
+def next_tokens(logits, params, step, tokens=None):
     """Token ids [batch] from last-position logits [batch, vocab].
 
     `params` holds [batch] tensors `temperature` (0: greedy), `top_k`, `top_p` and
-    `seed`; `step` (the position) varies the noise from one token to the next.
+    `seed`, and optionally `repetition_penalty` (applied first, over `tokens`' first
+    `step` positions); `step` (the position) varies the noise from one token to the next.
     """
+    if "repetition_penalty" in params and tokens is not None:
+        penalty = params["repetition_penalty"]
+        logits = tf.cond(tf.reduce_all(tf.equal(penalty, 1.0)),
+                         lambda: tf.cast(logits, tf.float32),
+                         lambda: penalize_repetitions(logits, penalty, tokens, step))
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     temperature = tf.cast(params["temperature"], tf.float32)
     sampling = temperature > 0
