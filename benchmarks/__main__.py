@@ -40,6 +40,10 @@ BENCHMARKS = {
               ["--seconds=4"], ["--seconds=20", "--clients=64"]),
     "generate": ("generation tokens/s with and without the KV cache", [],
                  ["--preset=gpt2_small", "--new=240"]),
+    "decoders": ("Llama vs GPT at the same size: training tokens/s and MFU, decode tokens/s, "
+                 "key/value cache bytes", [], ["--batch=16", "--length=256"]),
+    "quantize": ("int8 vs float32 SavedModels: bytes, resident memory, decode tokens/s, "
+                 "held-out perplexity", [], ["--train_steps=1000"]),
 }
 
 flags.DEFINE_list("only", list(BENCHMARKS), "Benchmarks to run.")

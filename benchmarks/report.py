@@ -99,6 +99,22 @@ def _rows(name, r):
                  f"{p['whole_cache_prefill_tokens_per_second']:,}",
                  f"{p['prompt_length_over_whole_cache']:.2f}x")
                 for name, p in r["prompt_lengths"].items()]
+    if name == "quantize":
+        base = r["models"]["float32"]
+        rows = [(f"{r['preset']} float32: SavedModel MB / perplexity / decode tokens/s",
+                 f"{base['saved_model_bytes'] / 1e6:.1f} / {base['perplexity']:.2f} / "
+                 + ", ".join(f"batch {b}: {t:.0f}" for b, t in
+                             base["tokens_per_second"].items()), "")]
+        for mode, m in r["models"].items():
+            if mode != "float32":
+                rows.append((f"{mode}: bytes (variables) / perplexity / resident memory / "
+                             "decode tokens/s, x float32",
+                             f"{m['bytes_over_float32']} ({m['variables_bytes_over_float32']}) /"
+                             f" {m['perplexity_over_float32']} / {m['rss_over_float32']} / "
+                             + ", ".join(f"{v}" for v in
+                                         m["tokens_per_second_over_float32"].values()),
+                             ", ".join(k for k, met in m["met"].items() if met) or "none met"))
+        return rows
     return [(key, str(value), "") for key, value in r.items()]
 
 
