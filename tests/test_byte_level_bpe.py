@@ -114,4 +114,4 @@ def test_what_cannot_be_reproduced_is_refused_in_one_paragraph(tokenizer_files, 
     path.write_text(json.dumps(spec))
     with pytest.raises(ConfigError, match=message) as raised:
         load_tokenizer(str(path))
-    assert "\n" not in str(raised.value) and "nothing was converted" in str(raised.value)
+    assert "\n" not in str(raised.value) and "nothing is written" in str(raised.value)

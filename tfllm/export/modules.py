@@ -443,8 +443,7 @@ class GeneratorModule(tf.Module):
     def _generate_greedy(self, prompt):
         rows = SamplingConfig(max_new_tokens=self.max_new_tokens).rows(1)
         size = tf.shape(prompt)
-        fill = {name: tf.fill(size, value[0]) for name, value in rows.items()
-                if name != "repetition_penalty"}
+        fill = {name: tf.fill(size, value[0]) for name, value in rows.items()}
         return {"text": self._generate(prompt, **fill)["text"]}
 
     def _prompts(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):

@@ -42,10 +42,12 @@ class SamplingConfig:
         """The per-row parameter arrays `next_tokens` takes; temperature 0 means greedy."""
         temperature = self.temperature if self.method == "sample" else 0.0
         full = lambda value, dtype: np.full([batch_size], value, dtype)  # noqa: E731
-        return {"temperature": full(temperature, np.float32), "top_k": full(self.top_k, np.int32),
+        rows = {"temperature": full(temperature, np.float32), "top_k": full(self.top_k, np.int32),
                 "top_p": full(self.top_p, np.float32), "seed": full(self.seed, np.int32),
-                "max_new_tokens": full(self.max_new_tokens, np.int32),
-                "repetition_penalty": full(self.repetition_penalty, np.float32)}
+                "max_new_tokens": full(self.max_new_tokens, np.int32)}
+        if self.repetition_penalty != 1.0:  # off: not computed at all
+            rows["repetition_penalty"] = full(self.repetition_penalty, np.float32)
+        return rows
 
 
 def filter_logits(logits, top_k, top_p):
@@ -87,10 +89,7 @@ def next_tokens(logits, params, step, tokens=None):
     `step` positions); `step` (the position) varies the noise from one token to the next.
     """
     if "repetition_penalty" in params and tokens is not None:
-        penalty = params["repetition_penalty"]
-        logits = tf.cond(tf.reduce_all(tf.equal(penalty, 1.0)),
-                         lambda: tf.cast(logits, tf.float32),
-                         lambda: penalize_repetitions(logits, penalty, tokens, step))
+        logits = penalize_repetitions(logits, params["repetition_penalty"], tokens, step)
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     temperature = tf.cast(params["temperature"], tf.float32)
     sampling = temperature > 0

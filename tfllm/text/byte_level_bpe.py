@@ -52,9 +52,9 @@ class _Pattern:
 
     def __init__(self, pattern):
         self.main = _re2(pattern.replace(_LOOKAHEAD, ""))
-        last = r"[\t\x{0b}\x{0c} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}" \
-               r"\x{202f}\x{205f}\x{3000}]" if r"\s*[\r\n]+" in pattern else f"[{_WHITESPACE}]"
-        self.run_end = f"([{_WHITESPACE}])({last})([^{_WHITESPACE}])"
+        last = _WHITESPACE.replace(r"\n", "").replace(r"\r", "") \
+            if r"\s*[\r\n]+" in pattern else _WHITESPACE
+        self.run_end = f"([{_WHITESPACE}])([{last}])([^{_WHITESPACE}])"
 
     def split(self, texts):
         """Words of a flat string tensor: a ragged [text, word] tensor."""
@@ -85,7 +85,7 @@ def _refuse(path, what):
     raise ConfigError(f"{path}: {what}. tfllm runs the byte-level BPE tokenizers of Llama 3, "
                       "Qwen2 and SmolLM2 (a BPE model, an optional NFC/NFKC normalizer, "
                       "their split patterns and a ByteLevel pre-tokenizer); this one cannot "
-                      "be reproduced exactly, so nothing was converted.")
+                      "be reproduced exactly, so it is refused and nothing is written.")
 
 
 def read_spec(path):
@@ -256,4 +256,3 @@ def _split_each(words, split):
     parts = split(words.flat_values)
     return tf.RaggedTensor.from_row_splits(
         parts.flat_values, tf.gather(parts.row_splits, words.row_splits))
-

@@ -49,6 +49,7 @@ class TextTokenizer:
 
     def __init__(self, path):
         self.path = path
+        self.stop_ids = []  # what generation stops at: a decoder's end of text, or more
         if path.endswith(SENTENCEPIECE_FILE):
             self.family = "gpt"
             with open(path, "rb") as f:
@@ -105,8 +106,8 @@ class TextTokenizer:
                                 for token in BERT_SPECIAL_TOKENS}
             self.vocab_size = len(vocabulary)
 
-        if not hasattr(self, "stop_ids"):
-            self.stop_ids = [self.special_ids["end_of_text"]] if self.family == "gpt" else []
+        if self.family == "gpt" and not self.stop_ids:
+            self.stop_ids = [self.special_ids["end_of_text"]]
 
     def _token_id(self, token):
         """The id of a tokenizer_config.json token (a string or {"content": ...})."""
