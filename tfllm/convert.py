@@ -1,11 +1,12 @@
-"""`python -m tfllm.convert --from=PATH --model_dir=OUT`: a published BERT or GPT-2
-checkpoint as a tfllm model directory; `--model_dir=DIR --to=hf|keras_hub
+"""`python -m tfllm.convert --from=PATH --model_dir=OUT`: a published BERT, GPT-2 or
+Llama-family checkpoint as a tfllm model directory; `--model_dir=DIR --to=hf|keras_hub
 --output=OUT`: a tfllm model back in the ecosystem's formats.
 
 Formats (detected, or forced with --format): a keras-hub preset directory
-(BertBackbone / BertMaskedLM, GPT2Backbone / GPT2CausalLM), a Hugging Face
-Transformers directory (model_type bert or gpt2), a google-research/bert TF1
-checkpoint (bert_config.json, bert_model.ckpt.*, vocab.txt).
+(BertBackbone / BertMaskedLM, GPT2Backbone / GPT2CausalLM, LlamaBackbone,
+Llama3Backbone, QwenBackbone, MistralBackbone, GemmaBackbone), a Hugging Face
+Transformers directory (model_type bert, gpt2, llama, qwen2, mistral or gemma), a
+google-research/bert TF1 checkpoint (bert_config.json, bert_model.ckpt.*, vocab.txt).
 """
 
 from absl import flags

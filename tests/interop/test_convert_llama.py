@@ -23,7 +23,7 @@ import tokenizers
 
 from tests.interop import published
 from tfllm.errors import ConfigError
-from tfllm.interop import conversion, hf_llama
+from tfllm.interop import conversion, exporting
 from tfllm.models import build_pretraining_model, configs
 from tfllm.text.tokenizers import load_tokenizer
 from tfllm.training.artifacts import load_trained
@@ -68,7 +68,7 @@ def hf_dirs(tmp_path_factory):
         for weight in lm.weights:  # float16 values: keras-hub's Mistral loader casts to it
             weight.assign(rng.normal(0, 0.3, weight.shape).astype("float16").astype("float32"))
         directory = tmp_path_factory.mktemp(model_type)
-        hf_llama.write(lm, str(directory))
+        exporting.write_hf_model(lm, str(directory))
         (directory / "tokenizer.model").write_bytes(proto)
         made[model_type] = (str(directory), lm)
     return made
@@ -150,7 +150,7 @@ def _copy(directory, tmp_path, **config_changes):
     ({"num_local_experts": 8}, "not a mixture of experts"),
     ({"hidden_act": "relu2"}, "hidden_act='relu2'"),
     ({"num_hidden_layers": 3}, r"lacks 9 of the model.s tensors \(the first: model.layers.2"),
-    ({"intermediate_size": 40}, "does not fit the model"),
+    ({"intermediate_size": 40}, "does not fit the model that file describes"),
 ])
 def test_what_cannot_be_represented_is_refused_with_nothing_written(hf_dirs, tmp_path, changes,
                                                                      message):
@@ -171,7 +171,7 @@ def test_a_qwen2_directory_with_tokenizer_json_converts_generates_and_goes_back(
     source = tmp_path / "qwen2"
     source.mkdir()
     lm = build_pretraining_model(dataclasses.replace(_config("qwen2"), vocab_size=400))
-    hf_llama.write(lm, str(source))
+    exporting.write_hf_model(lm, str(source))
     published.byte_level_tokenizer("qwen2", source / "tokenizer.json")
     (source / "tokenizer_config.json").write_text(json.dumps(
         {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": CHATML}))
@@ -196,3 +196,125 @@ def test_a_directory_without_a_tokenizer_is_refused(hf_dirs, tmp_path):
     with pytest.raises(ConfigError, match="neither tokenizer.model nor tokenizer.json"):
         conversion.import_checkpoint(source, "hf", str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
+
+
+def _gemma_sentencepiece_model():
+    """A tokenizer.model with Gemma's special pieces: <pad> 0, <eos> 1, <bos> 2, <unk> 3."""
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(published.sentences(300)), model_writer=model,
+        vocab_size=VOCAB, model_type="bpe", pad_id=0, eos_id=1, bos_id=2, unk_id=3,
+        pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>",
+        character_coverage=1.0, minloglevel=2)
+    return model.getvalue()
+
+
+def _ids(tokenized):
+    """keras-hub tokenizers return ragged tensors in graphs and lists in eager code."""
+    tokenized = tokenized.to_list() if hasattr(tokenized, "to_list") else tokenized
+    return [[int(i) for i in ids] for ids in tokenized]
+
+
+# model type: (the backbone keras-hub reads the Transformers directory as, the one tfllm
+# writes (Llama with SentencePiece is LlamaBackbone; Llama3Backbone goes with byte-level
+# BPE), the family's tokenizer and causal-LM preprocessor)
+KERAS_HUB_FAMILIES = {
+    "llama": ("Llama3Backbone", "LlamaBackbone", "LlamaTokenizer", "LlamaCausalLMPreprocessor"),
+    "mistral": ("MistralBackbone", "MistralBackbone", "MistralTokenizer",
+                "MistralCausalLMPreprocessor"),
+    "gemma": ("GemmaBackbone", "GemmaBackbone", "GemmaTokenizer", "GemmaCausalLMPreprocessor"),
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(KERAS_HUB_FAMILIES))
+def test_keras_hub_presets_in_and_out(hf_dirs, model_type, tmp_path):
+    """keras-hub writes the preset (its own Transformers loader reads the directory, its
+    save_to_preset writes it, with its family's tokenizer and preprocessor); tfllm reads it
+    as the original model and writes it back as a preset keras-hub loads as the same model,
+    tokenizer and context length."""
+    directory, lm = hf_dirs[model_type]
+    backbone_class, written_class, tokenizer_class, preprocessor_class = \
+        KERAS_HUB_FAMILIES[model_type]
+    preset = str(tmp_path / "preset")
+    backbone = keras_hub.models.Backbone.from_preset(directory)
+    assert type(backbone).__name__ == backbone_class
+    backbone.save_to_preset(preset)
+    proto = (_gemma_sentencepiece_model() if model_type == "gemma"
+             else open(os.path.join(directory, "tokenizer.model"), "rb").read())
+    keras_tokenizer = getattr(keras_hub.models, tokenizer_class)(proto=proto)
+    getattr(keras_hub.models, preprocessor_class)(
+        tokenizer=keras_tokenizer, sequence_length=lm.config.max_sequence_length
+    ).save_to_preset(preset)
+
+    model, tokenizer, check = conversion.import_checkpoint(
+        preset, "keras_hub", str(tmp_path / "in"), report=lambda line: None)
+    assert model.config == lm.config
+    for ours, original in zip(model.weights, lm.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(original))
+    assert check.startswith("outputs equal keras-hub's model") and \
+        float(check.rsplit(" ", 1)[1]) < 1e-4
+    texts = published.sentences(20)
+    assert tokenizer.tokenize(texts) == _ids(keras_tokenizer(texts))
+
+    conversion.export_model(str(tmp_path / "in"), "keras_hub", str(tmp_path / "back"))
+    task = keras_hub.models.CausalLM.from_preset(str(tmp_path / "back"))
+    assert type(task.backbone).__name__ == written_class
+    np.testing.assert_allclose(np.asarray(task.backbone(_inputs())),
+                               np.asarray(lm.backbone(_inputs())), atol=1e-5, rtol=1e-5)
+    assert task.preprocessor.sequence_length == lm.config.max_sequence_length
+    assert _ids(task.preprocessor.tokenizer(texts)) == _ids(keras_tokenizer(texts))
+
+
+def test_a_keras_hub_qwen_preset_with_byte_level_bpe_in_and_out(tmp_path):
+    """keras-hub keeps Qwen's vocabulary and merges, not its tokenizer.json: tfllm
+    rebuilds that file with Qwen2's split pattern and NFC, so it tokenizes as the
+    original tokenizer.json does (the `tokenizers` library's reading), and writes the
+    vocabulary back as keras-hub's QwenTokenizer."""
+    config = dataclasses.replace(_config("qwen2"), vocab_size=400)
+    original = published.byte_level_tokenizer("qwen2", tmp_path / "tokenizer.json")
+    spec = json.loads(open(original, encoding="utf-8").read())
+    keras_tokenizer = keras_hub.models.QwenTokenizer(
+        vocabulary={**spec["model"]["vocab"],
+                    **{t["content"]: t["id"] for t in spec["added_tokens"]}},
+        merges=[m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]])
+    backbone = keras_hub.models.QwenBackbone(
+        vocabulary_size=400, num_layers=2, num_query_heads=4, num_key_value_heads=2,
+        hidden_dim=32, intermediate_dim=48, rope_max_wavelength=config.rope_theta,
+        layer_norm_epsilon=1e-6, tie_word_embeddings=True)
+    rng = np.random.default_rng(3)
+    for weight in backbone.weights:
+        weight.assign(rng.normal(0, 0.3, weight.shape).astype("float32"))
+    preset = str(tmp_path / "preset")
+    backbone.save_to_preset(preset)
+    keras_hub.models.QwenCausalLMPreprocessor(
+        tokenizer=keras_tokenizer, sequence_length=config.max_sequence_length
+    ).save_to_preset(preset)
+
+    model, tokenizer, check = conversion.import_checkpoint(
+        preset, "keras_hub", str(tmp_path / "in"), report=lambda line: None)
+    assert model.config == dataclasses.replace(config, tie_word_embeddings=True)
+    assert float(check.rsplit(" ", 1)[1]) < 1e-4
+    assert tokenizer.path.endswith("tokenizer.json")
+    reference = tokenizers.Tokenizer.from_file(original)
+    texts = published.multilingual_sentences(60)
+    assert tokenizer.tokenize(texts) == [e.ids for e in reference.encode_batch(
+        texts, add_special_tokens=False)]
+    assert tokenizer.special_ids["end_of_text"] == spec["model"]["vocab"].get(
+        "<|endoftext|>", 0)
+
+    conversion.export_model(str(tmp_path / "in"), "keras_hub", str(tmp_path / "back"))
+    back = keras_hub.models.CausalLM.from_preset(str(tmp_path / "back"))
+    assert type(back.preprocessor.tokenizer).__name__ == "QwenTokenizer"
+    assert back.preprocessor.tokenizer.vocabulary == keras_tokenizer.vocabulary
+    np.testing.assert_allclose(np.asarray(back.backbone(_inputs())),
+                               np.asarray(backbone(_inputs())), atol=1e-5, rtol=1e-5)
+
+
+def test_what_keras_hub_cannot_hold_is_refused_with_nothing_written(hf_dirs, tmp_path):
+    """keras-hub's Qwen reads byte-level BPE only, and its Llama has no query biases."""
+    directory, _ = hf_dirs["qwen2"]
+    conversion.import_checkpoint(directory, "hf", str(tmp_path / "in"), report=lambda line: None)
+    with pytest.raises(ConfigError, match="QwenTokenizer reads byte-level BPE only"):
+        conversion.export_model(str(tmp_path / "in"), "keras_hub", str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]

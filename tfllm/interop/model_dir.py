@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 
-import keras_hub
 import tensorflow as tf
 
 from tfllm import tasks
@@ -27,25 +26,6 @@ def check_output(path, overwrite):
     if os.path.exists(path) and os.listdir(path) and not overwrite:
         raise ConfigError(f"{path} already exists and is not empty; choose another directory "
                           "or pass --overwrite.")
-
-
-def write_keras_hub_tokenizer(tokenizer, directory):
-    """A keras-hub tokenizer's vocabulary as files tfllm loads; returns the vocabulary."""
-    if isinstance(tokenizer, keras_hub.tokenizers.BytePairTokenizer):
-        with open(os.path.join(directory, tokenizers.BPE_VOCABULARY_FILE), "w",
-                  encoding="utf-8") as f:
-            json.dump(tokenizer.vocabulary, f, ensure_ascii=False)
-        with open(os.path.join(directory, tokenizers.BPE_MERGES_FILE), "w",
-                  encoding="utf-8") as f:
-            f.write("".join(f"{merge}\n" for merge in tokenizer.merges
-                            if not merge.startswith("#version")))
-        return tokenizers.BPE_VOCABULARY_FILE
-    if isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
-        write_wordpiece(tokenizer.get_vocabulary(), directory, tokenizer.lowercase,
-                        tokenizer.strip_accents)
-        return tokenizers.WORDPIECE_FILE
-    raise ConfigError(f"keras-hub tokenizer {type(tokenizer).__name__} is not supported; tfllm "
-                      "reads WordPiece (BERT) and byte-pair (GPT-2) vocabularies.")
 
 
 def write_wordpiece(vocabulary, directory, lowercase, strip_accents):

@@ -1,128 +1,50 @@
-"""Every weight of tfllm's BERT and GPT-2 models under its Hugging Face Transformers
-name, with the layout change each way; and google-research/bert's TF1 names as
-Hugging Face names.
-
-Hand-written because keras-hub's Transformers loader reads only the backbones,
-fixes layer_norm_eps and the activation, and exports BERT not at all; tfllm needs
-the MLM and NSP heads too and both directions. The tests check these tables
-against keras-hub's own loader.
-"""
-
-import re
+"""The building blocks of the converters' name tables: one tfllm variable under its
+published name, with the layout change each way, for the Keras layers tfllm's models
+are made of (Dense, LayerNorm, multi-head attention's EinsumDense, GPT-2's fused
+query/key/value). Hand-written because keras-hub's Transformers loaders read only
+into keras-hub's own backbones, one way."""
 
 import numpy as np
 
 
+def identity(x):
+    return x
+
+
+def matrix(x):
+    """HF's [out, in] Linear weight <-> a Keras [in, out] kernel."""
+    return np.transpose(x)
+
+
 class Entry:
-    """One tfllm variable and its HF tensor: `to_tfllm(hf) -> array`, `to_hf(array)`."""
+    """One tfllm variable and its published tensor: `to_tfllm(published) -> array`,
+    `to_published(array)`. An `optional` entry (a head the file may lack) keeps its
+    initial value when absent; `aliases` are other names the same tensor is saved under."""
 
-    def __init__(self, hf_name, variable, to_tfllm=None, to_hf=None):
-        self.hf_name, self.variable = hf_name, variable
-        self.to_tfllm = to_tfllm or (lambda x: x)
-        self.to_hf = to_hf or (lambda x: x)
-
-
-def _dense(hf_name, layer, transpose=True):
-    """A Dense layer: HF Linear weights are [out, in], Keras kernels [in, out];
-    GPT-2's Conv1D weights are already [in, out]."""
-    flip = (lambda x: np.transpose(x)) if transpose else None
-    return [Entry(f"{hf_name}.weight", layer.kernel, flip, flip),
-            Entry(f"{hf_name}.bias", layer.bias)]
-
-
-def _layer_norm(hf_name, layer):
-    return [Entry(f"{hf_name}.weight", layer.gamma), Entry(f"{hf_name}.bias", layer.beta)]
-
-
-def _attention_projection(hf_name, dense, transpose, output=False):
-    """An EinsumDense of multi-head attention: kernels [hidden, heads, head] (query,
-    key, value) or [heads, head, hidden] (output), HF weights [hidden, hidden]."""
-    shape = tuple(dense.kernel.shape)
-    flip = np.transpose if transpose else (lambda x: x)
-    if output:
-        kernel = Entry(f"{hf_name}.weight", dense.kernel, lambda x: flip(x).reshape(shape),
-                       lambda x: flip(x.reshape(shape[0] * shape[1], shape[2])))
-        bias = Entry(f"{hf_name}.bias", dense.bias)
-    else:
-        kernel = Entry(f"{hf_name}.weight", dense.kernel, lambda x: flip(x).reshape(shape),
-                       lambda x: flip(x.reshape(shape[0], shape[1] * shape[2])))
-        bias_shape = tuple(dense.bias.shape)
-        bias = Entry(f"{hf_name}.bias", dense.bias, lambda x: x.reshape(bias_shape),
-                     lambda x: x.reshape(-1))
-    return [kernel, bias]
-
-
-def bert_entries(model):
-    """Entries of a tfllm BertPretrainer, named as in HF's BertForPreTraining."""
-    head = model.mlm_head
-    entries = bert_encoder_entries(model.backbone)
-    entries += _dense("cls.predictions.transform.dense", head._intermediate_dense)
-    entries += _layer_norm("cls.predictions.transform.LayerNorm", head._intermediate_layer_norm)
-    entries.append(Entry("cls.predictions.bias", head._bias))
-    entries += _dense("cls.seq_relationship", model.nsp_head)
-    return entries
-
-
-def bert_classifier_entries(model):
-    """Entries of a tfllm BERT SequenceClassifier, as in HF's
-    BertForSequenceClassification (a dense layer on the pooled output)."""
-    return bert_encoder_entries(model.backbone) + _dense("classifier", model.classifier_head)
-
-
-def bert_encoder_entries(backbone):
-    """The encoder's entries (BertModel's, under `bert.`), pooler included."""
-    entries = [
-        Entry("bert.embeddings.word_embeddings.weight", backbone.token_embedding.embeddings),
-        Entry("bert.embeddings.position_embeddings.weight",
-              backbone.position_embedding.position_embeddings),
-        Entry("bert.embeddings.token_type_embeddings.weight",
-              backbone.segment_embedding.embeddings),
-        *_layer_norm("bert.embeddings.LayerNorm", backbone.embeddings_layer_norm)]
-    for i, block in enumerate(backbone.transformer_layers):
-        prefix, attention = f"bert.encoder.layer.{i}", block._self_attention_layer
-        for name, dense in (("query", attention.query_dense), ("key", attention.key_dense),
-                            ("value", attention.value_dense)):
-            entries += _attention_projection(f"{prefix}.attention.self.{name}", dense, True)
-        entries += _attention_projection(f"{prefix}.attention.output.dense",
-                                         attention.output_dense, True, output=True)
-        entries += _layer_norm(f"{prefix}.attention.output.LayerNorm",
-                               block._self_attention_layer_norm)
-        entries += _dense(f"{prefix}.intermediate.dense", block._feedforward_intermediate_dense)
-        entries += _dense(f"{prefix}.output.dense", block._feedforward_output_dense)
-        entries += _layer_norm(f"{prefix}.output.LayerNorm", block._feedforward_layer_norm)
-    return entries + _dense("bert.pooler.dense", backbone.pooler)
-
-
-def gpt2_entries(model):
-    """Entries of a tfllm GptCausalLM, named as in HF's GPT2LMHeadModel (the LM head
-    is the token embedding, tied)."""
-    backbone = model.backbone
-    entries = [Entry("transformer.wte.weight", backbone.token_embedding.embeddings),
-               Entry("transformer.wpe.weight", backbone.position_embedding.position_embeddings)]
-    for i, block in enumerate(backbone.transformer_layers):
-        prefix, attention = f"transformer.h.{i}", block._self_attention_layer
-        entries += _layer_norm(f"{prefix}.ln_1", block._self_attention_layer_norm)
-        entries += _fused_qkv(f"{prefix}.attn.c_attn", attention)
-        entries += _attention_projection(f"{prefix}.attn.c_proj", attention.output_dense, False,
-                                         output=True)
-        entries += _layer_norm(f"{prefix}.ln_2", block._feedforward_layer_norm)
-        entries += _dense(f"{prefix}.mlp.c_fc", block._feedforward_intermediate_dense, False)
-        entries += _dense(f"{prefix}.mlp.c_proj", block._feedforward_output_dense, False)
-    entries += _layer_norm("transformer.ln_f", backbone.final_layer_norm)
-    return entries
+    def __init__(self, name, variable, to_tfllm=identity, to_published=identity,
+                 optional=False, aliases=()):
+        self.name, self.variable = name, variable
+        self.to_tfllm, self.to_published = to_tfllm, to_published
+        self.optional, self.aliases = optional, tuple(aliases)
 
 
 class Fused(Entry):
-    """GPT-2's c_attn: query, key and value side by side in one [hidden, 3 hidden]
-    tensor; `variables` are the three kernels (or biases)."""
+    """One published tensor holding several tfllm variables side by side (GPT-2's
+    c_attn: query, key and value in one [hidden, 3 hidden] tensor)."""
 
-    def __init__(self, hf_name, variables, split_axis):
-        super().__init__(hf_name, None)
+    def __init__(self, name, variables, split_axis, aliases=()):
+        super().__init__(name, None, aliases=aliases)
         self.variables, self.split_axis = variables, split_axis
 
     def split(self, fused):
-        parts = np.split(fused, 3, axis=self.split_axis)
-        return [p.reshape(tuple(v.shape)) for p, v in zip(parts, self.variables)]
+        """The parts, each in its variable's shape, or None when the tensor does not fit."""
+        if fused.shape[self.split_axis] % len(self.variables):
+            return None
+        parts = np.split(fused, len(self.variables), axis=self.split_axis)
+        try:
+            return [p.reshape(tuple(v.shape)) for p, v in zip(parts, self.variables)]
+        except ValueError:
+            return None
 
     def join(self, arrays):
         width = arrays[0].shape[0] if self.split_axis else None
@@ -130,28 +52,36 @@ class Fused(Entry):
         return np.concatenate(flat, axis=self.split_axis)
 
 
-def _fused_qkv(hf_name, attention):
-    denses = (attention.query_dense, attention.key_dense, attention.value_dense)
-    return [Fused(f"{hf_name}.weight", [d.kernel for d in denses], split_axis=1),
-            Fused(f"{hf_name}.bias", [d.bias for d in denses], split_axis=0)]
+def dense(name, layer, transpose=True, optional=False, aliases=()):
+    """A Dense layer: HF Linear weights are [out, in], Keras kernels [in, out];
+    GPT-2's Conv1D weights are already [in, out]."""
+    flip = matrix if transpose else identity
+    return [Entry(f"{name}.weight", layer.kernel, flip, flip, optional,
+                  [f"{a}.weight" for a in aliases]),
+            Entry(f"{name}.bias", layer.bias, optional=optional,
+                  aliases=[f"{a}.bias" for a in aliases])]
 
 
-def tf1_to_hf_name(name):
-    """google-research/bert's variable name as HF's BertForPreTraining name, and
-    whether its layout is transposed ([in, out] kernels), or None (e.g. the optimizer's
-    slots, global_step)."""
-    if name in ("cls/predictions/output_bias",):
-        return "cls.predictions.bias", False
-    if name == "cls/seq_relationship/output_weights":
-        return "cls.seq_relationship.weight", False  # [2, hidden] in both
-    if name == "cls/seq_relationship/output_bias":
-        return "cls.seq_relationship.bias", False
-    if not name.startswith(("bert/", "cls/predictions/transform/")) or \
-            name.endswith(("adam_m", "adam_v")):
-        return None
-    parts = re.sub(r"layer_(\d+)", r"layer.\1", name).split("/")
-    leaf, transposed = parts[-1], parts[-1] == "kernel"
-    leaf = {"kernel": "weight", "gamma": "weight", "beta": "bias"}.get(leaf, leaf)
-    if leaf.endswith("_embeddings"):
-        return ".".join(parts) + ".weight", False
-    return ".".join(parts[:-1] + [leaf]), transposed
+def layer_norm(name, layer, optional=False, aliases=()):
+    return [Entry(f"{name}.weight", layer.gamma, optional=optional,
+                  aliases=[f"{a}.weight" for a in aliases]),
+            Entry(f"{name}.bias", layer.beta, optional=optional,
+                  aliases=[f"{a}.bias" for a in aliases])]
+
+
+def attention_projection(name, layer, transpose, output=False):
+    """An EinsumDense of multi-head attention: kernels [hidden, heads, head] (query,
+    key, value) or [heads, head, hidden] (output), published as [hidden, hidden]."""
+    shape = tuple(layer.kernel.shape)
+    flip = matrix if transpose else identity
+    if output:
+        kernel = Entry(f"{name}.weight", layer.kernel, lambda x: flip(x).reshape(shape),
+                       lambda x: flip(x.reshape(shape[0] * shape[1], shape[2])))
+        bias = Entry(f"{name}.bias", layer.bias)
+    else:
+        kernel = Entry(f"{name}.weight", layer.kernel, lambda x: flip(x).reshape(shape),
+                       lambda x: flip(x.reshape(shape[0], shape[1] * shape[2])))
+        bias_shape = tuple(layer.bias.shape)
+        bias = Entry(f"{name}.bias", layer.bias, lambda x: x.reshape(bias_shape),
+                     lambda x: x.reshape(-1))
+    return [kernel, bias]

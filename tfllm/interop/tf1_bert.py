@@ -6,12 +6,12 @@ directory; the casing is read off the vocabulary (cased releases hold capitals).
 import glob
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 from tfllm.errors import ConfigError
-from tfllm.interop import tensor_names
 
 
 def checkpoint_prefix(directory):
@@ -36,7 +36,7 @@ def read_tensors(directory):
         shapes = reader.get_variable_to_shape_map()
         tensors = {}
         for name in shapes:
-            mapped = tensor_names.tf1_to_hf_name(name)
+            mapped = tf1_to_hf_name(name)
             if mapped:
                 hf_name, transposed = mapped
                 value = reader.get_tensor(name)
@@ -50,3 +50,24 @@ def read_tensors(directory):
 def is_cased(vocabulary):
     """Uncased releases lowercase every token; cased ones keep capitals."""
     return any(token[:1] != "[" and token.lower() != token for token in vocabulary)
+
+
+def tf1_to_hf_name(name):
+    """google-research/bert's variable name as HF's BertForPreTraining name, and
+    whether its layout is transposed ([in, out] kernels), or None (e.g. the optimizer's
+    slots, global_step)."""
+    if name in ("cls/predictions/output_bias",):
+        return "cls.predictions.bias", False
+    if name == "cls/seq_relationship/output_weights":
+        return "cls.seq_relationship.weight", False  # [2, hidden] in both
+    if name == "cls/seq_relationship/output_bias":
+        return "cls.seq_relationship.bias", False
+    if not name.startswith(("bert/", "cls/predictions/transform/")) or \
+            name.endswith(("adam_m", "adam_v")):
+        return None
+    parts = re.sub(r"layer_(\d+)", r"layer.\1", name).split("/")
+    leaf, transposed = parts[-1], parts[-1] == "kernel"
+    leaf = {"kernel": "weight", "gamma": "weight", "beta": "bias"}.get(leaf, leaf)
+    if leaf.endswith("_embeddings"):
+        return ".".join(parts) + ".weight", False
+    return ".".join(parts[:-1] + [leaf]), transposed
