@@ -99,6 +99,20 @@ def _rows(name, r):
                  f"{p['whole_cache_prefill_tokens_per_second']:,}",
                  f"{p['prompt_length_over_whole_cache']:.2f}x")
                 for name, p in r["prompt_lengths"].items()]
+    if name == "decoders":
+        rows = [(f"{preset}: parameters / training tokens/s (MFU) / cached generation tokens/s "
+                 "/ cache MiB",
+                 f"{p['parameters']:,} / {p['train_tokens_per_second']:,.0f} ({p['mfu']:.0%}) / "
+                 f"{p['generate_tokens_per_second']:,.0f} / {p['cache_bytes'] / 2**20:.1f}", "")
+                for preset, p in r["presets"].items()]
+        if "second_over_first" in r:
+            ratio = r["second_over_first"]
+            rows.append((" / ".join(reversed(list(r["presets"]))) + ": parameters, training, "
+                         "generation, cache bytes", "", ", ".join(
+                             f"{ratio[k]}x" for k in ("parameters", "train_tokens_per_second",
+                                                      "generate_tokens_per_second",
+                                                      "cache_bytes"))))
+        return rows
     if name == "quantize":
         base = r["models"]["float32"]
         rows = [(f"{r['preset']} float32: SavedModel MB / perplexity / decode tokens/s",
