@@ -318,3 +318,30 @@ def test_what_keras_hub_cannot_hold_is_refused_with_nothing_written(hf_dirs, tmp
         conversion.export_model(str(tmp_path / "in"), "keras_hub", str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
+
+
+def test_control_pieces_written_in_text_read_as_their_ids(hf_dirs, tmp_path):
+    """Llama 2's chat template writes `<s>` and `</s>` into the text it renders; they read
+    as ids 1 and 2 (SentencePiece alone spells them out), each stretch between them as
+    SentencePiece encodes it (Hugging Face's legacy Llama tokenizer), in Python, in tf.data
+    and in a SavedModel."""
+    import tensorflow as tf
+
+    path = os.path.join(hf_dirs["llama"][0], "tokenizer.model")
+    tokenizer = load_tokenizer(path)
+    processor = spm.SentencePieceProcessor(model_file=path)
+    text = "<s>[INST] The capital of France? [/INST] Paris.</s><s>[INST] And Italy? [/INST]"
+    expected = [1, *processor.encode("[INST] The capital of France? [/INST] Paris."), 2, 1,
+                *processor.encode("[INST] And Italy? [/INST]")]
+    assert processor.encode(text)[:1] != [1]  # what SentencePiece alone does
+    plain = published.sentences(20)
+    assert tokenizer.tokenize([text, *plain]) == [expected, *processor.encode(plain)]
+    dataset = tf.data.Dataset.from_tensor_slices([text]).map(tokenizer.keras_tokenizer)
+    assert next(iter(dataset)).numpy().tolist() == expected
+    module = tf.Module()
+    module.tokenizer = tokenizer.keras_tokenizer
+    module.ids = tf.function(lambda texts: module.tokenizer(texts).to_tensor(),
+                             input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    assert tf.saved_model.load(str(tmp_path / "saved")).ids(
+        tf.constant([text])).numpy()[0].tolist() == expected

@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
 
 from tfllm.errors import ConfigError
-from tfllm.text import byte_level_bpe, chat_templates, wordpiece_learning
+from tfllm.text import byte_level_bpe, chat_templates, sentencepiece_specials, wordpiece_learning
 
 WORDPIECE_FILE = "vocab.txt"
 SENTENCEPIECE_FILE = "tokenizer.model"
@@ -54,8 +54,14 @@ class TextTokenizer:
             self.family = "gpt"
             with open(path, "rb") as f:
                 proto = f.read()
-            self.keras_tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
             processor = spm.SentencePieceProcessor(model_proto=proto)
+            # Published models (Llama 2, Mistral, Gemma: a begin-of-text piece, which
+            # tfllm's own recipe lacks) read their control pieces in text as the ids, as
+            # their chat templates and Hugging Face's tokenizers expect.
+            specials = (sentencepiece_specials.control_pieces(proto)
+                        if processor.bos_id() >= 0 else {})
+            self.keras_tokenizer = sentencepiece_specials.SentencePieceWithSpecialTokens(
+                proto=proto, specials=specials)
             if processor.eos_id() < 0:
                 raise ConfigError(f"SentencePiece model {path} has no end-of-text (eos) "
                                   "piece; generation could not stop.")
