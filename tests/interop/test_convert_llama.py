@@ -310,11 +310,22 @@ def test_a_keras_hub_qwen_preset_with_byte_level_bpe_in_and_out(tmp_path):
                                np.asarray(backbone(_inputs())), atol=1e-5, rtol=1e-5)
 
 
-def test_what_keras_hub_cannot_hold_is_refused_with_nothing_written(hf_dirs, tmp_path):
-    """keras-hub's Qwen reads byte-level BPE only, and its Llama has no query biases."""
-    directory, _ = hf_dirs["qwen2"]
+@pytest.mark.parametrize("model_type, changes, message", [
+    ("qwen2", {}, "QwenTokenizer reads byte-level BPE only"),
+    ("gemma", {"rope_theta": 20000.0}, "GemmaBackbone cannot hold this model: its rope_theta "
+                                       "is 20000.0 and there it must be 10000.0"),
+    ("mistral", {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                  "high_freq_factor": 4.0,
+                                  "original_max_position_embeddings": 16}},
+     "MistralBackbone cannot hold this model: its rope_scaling is 'llama3'"),
+])
+def test_what_keras_hub_cannot_hold_is_refused_with_nothing_written(hf_dirs, tmp_path,
+                                                                    model_type, changes, message):
+    """keras-hub's Qwen reads byte-level BPE only, its Gemma fixes the rotary base, its
+    Mistral has no Llama 3 frequency scaling."""
+    directory = _copy(hf_dirs[model_type][0], tmp_path, **changes)
     conversion.import_checkpoint(directory, "hf", str(tmp_path / "in"), report=lambda line: None)
-    with pytest.raises(ConfigError, match="QwenTokenizer reads byte-level BPE only"):
+    with pytest.raises(ConfigError, match=message):
         conversion.export_model(str(tmp_path / "in"), "keras_hub", str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".out")]

@@ -9,7 +9,6 @@ from tfllm.interop import llama_layout
 from tfllm.interop.llama_layout import (copy_hf_tokenizer, copy_keras_hub_tokenizer,  # noqa: F401
                                         hf_entries, keras_hub_reads, read_hf_weights,
                                         write_hf_tokenizer)
-from tfllm.models import configs
 
 FAMILY = llama_layout.FAMILY
 HF_MODEL_TYPES = ("llama",)
@@ -40,24 +39,16 @@ def read_keras_hub(directory):
 
 
 def model_from_keras_hub(backbone, length=llama_layout.DEFAULT_KERAS_HUB_LENGTH):
-    rope = {}
     if backbone.rope_frequency_adjustment_factor:
         rope = dict(rope_scaling="llama3",
                     rope_scaling_factor=float(backbone.rope_frequency_adjustment_factor),
                     rope_low_freq_factor=float(backbone.rope_low_freq_factor),
                     rope_high_freq_factor=float(backbone.rope_high_freq_factor),
                     rope_original_max_length=int(backbone.rope_pretraining_sequence_length))
-    elif backbone.rope_position_scaling_factor != 1.0:
-        rope = dict(rope_scaling="linear",
-                    rope_scaling_factor=float(backbone.rope_position_scaling_factor))
-    config = configs.LlamaConfig(
-        vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
-        num_layers=backbone.num_layers, num_heads=backbone.num_query_heads,
-        num_key_value_heads=backbone.num_key_value_heads,
-        intermediate_size=backbone.intermediate_dim, max_sequence_length=length,
-        layer_norm_epsilon=float(backbone.layer_norm_epsilon),
-        rope_theta=float(backbone.rope_max_wavelength), **rope,
-        tie_word_embeddings=bool(backbone.tie_word_embeddings), activation="silu", dropout=0.0)
+    else:
+        rope = llama_layout.linear_rope(backbone.rope_position_scaling_factor)
+    config = llama_layout.config_from_keras_hub(
+        backbone, length, **rope, tie_word_embeddings=bool(backbone.tie_word_embeddings))
     return llama_layout.model_from_pairs(config, backbone, llama_layout.llama_style_pairs)
 
 

@@ -7,7 +7,6 @@ from tfllm.interop import llama_layout
 from tfllm.interop.llama_layout import (copy_hf_tokenizer, copy_keras_hub_tokenizer,  # noqa: F401
                                         hf_entries, keras_hub_reads, read_hf_weights,
                                         write_hf_tokenizer)
-from tfllm.models import configs
 
 FAMILY = llama_layout.FAMILY
 HF_MODEL_TYPES = ("mistral",)
@@ -37,29 +36,18 @@ def read_keras_hub(directory):
 
 
 def model_from_keras_hub(backbone, length=llama_layout.DEFAULT_KERAS_HUB_LENGTH):
-    rope = {}
-    if backbone.rope_scaling_factor != 1.0:
-        rope = dict(rope_scaling="linear", rope_scaling_factor=float(backbone.rope_scaling_factor))
     head_dim = backbone.head_dim or 0
-    config = configs.LlamaConfig(
-        vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
-        num_layers=backbone.num_layers, num_heads=backbone.num_query_heads,
-        num_key_value_heads=backbone.num_key_value_heads,
+    config = llama_layout.config_from_keras_hub(
+        backbone, length, **llama_layout.linear_rope(backbone.rope_scaling_factor),
         head_dim=0 if head_dim * backbone.num_query_heads == backbone.hidden_dim else head_dim,
-        intermediate_size=backbone.intermediate_dim, max_sequence_length=length,
-        layer_norm_epsilon=float(backbone.layer_norm_epsilon),
-        rope_theta=float(backbone.rope_max_wavelength), **rope,
-        sliding_window=int(backbone.sliding_window or 0), tie_word_embeddings=False,
-        activation="silu", dropout=0.0)
+        sliding_window=int(backbone.sliding_window or 0), tie_word_embeddings=False)
     return llama_layout.model_from_pairs(config, backbone, llama_layout.llama_style_pairs)
 
 
 def write_keras_hub(model, tokenizer, directory):
     config = model.config
     llama_layout.check_fields(config, "keras-hub's MistralBackbone",
-                              {**_FIXED, "activation": "silu", "tie_word_embeddings": False,
-                               "rope_scaling": config.rope_scaling if config.rope_scaling
-                               in ("", "linear") else ""})
+                              {**_FIXED, "activation": "silu", "tie_word_embeddings": False})
     models = keras_hub.models
     backbone = models.MistralBackbone(
         vocabulary_size=config.vocab_size, num_layers=config.num_layers,
@@ -67,7 +55,8 @@ def write_keras_hub(model, tokenizer, directory):
         hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
         head_dim=config.head_size, layer_norm_epsilon=config.layer_norm_epsilon,
         sliding_window=config.sliding_window,
-        **llama_layout.rope_keras_hub_fields(config, "rope_scaling_factor"))
+        **llama_layout.rope_keras_hub_fields(config, "rope_scaling_factor",
+                                             "keras-hub's MistralBackbone"))
     keras_tokenizer = llama_layout.keras_hub_tokenizer(tokenizer, models.MistralTokenizer)
     llama_layout.write_keras_hub_preset(backbone, llama_layout.llama_style_pairs, model,
                                         keras_tokenizer, models.MistralCausalLMPreprocessor,

@@ -8,7 +8,6 @@ from tfllm.interop import llama_layout
 from tfllm.interop.llama_layout import (copy_hf_tokenizer, copy_keras_hub_tokenizer,  # noqa: F401
                                         hf_entries, keras_hub_reads, read_hf_weights,
                                         write_hf_tokenizer)
-from tfllm.models import configs
 
 FAMILY = llama_layout.FAMILY
 HF_MODEL_TYPES = ("qwen2",)
@@ -47,26 +46,16 @@ def model_from_keras_hub(backbone, length=llama_layout.DEFAULT_KERAS_HUB_LENGTH)
     if backbone.use_sliding_window_attention:
         llama_layout.refuse(backbone.name, "use_sliding_window_attention", True,
                             "Qwen2's per-layer windows")
-    rope = {}
-    if backbone.rope_scaling_factor != 1.0:
-        rope = dict(rope_scaling="linear", rope_scaling_factor=float(backbone.rope_scaling_factor))
-    config = configs.LlamaConfig(
-        vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
-        num_layers=backbone.num_layers, num_heads=backbone.num_query_heads,
-        num_key_value_heads=backbone.num_key_value_heads,
-        intermediate_size=backbone.intermediate_dim, max_sequence_length=length,
-        layer_norm_epsilon=float(backbone.layer_norm_epsilon),
-        rope_theta=float(backbone.rope_max_wavelength), **rope, attention_bias=True,
-        tie_word_embeddings=bool(backbone.tie_word_embeddings), activation="silu", dropout=0.0)
+    config = llama_layout.config_from_keras_hub(
+        backbone, length, **llama_layout.linear_rope(backbone.rope_scaling_factor),
+        attention_bias=True, tie_word_embeddings=bool(backbone.tie_word_embeddings))
     return llama_layout.model_from_pairs(config, backbone, llama_layout.llama_style_pairs)
 
 
 def write_keras_hub(model, tokenizer, directory):
     config = model.config
     llama_layout.check_fields(config, "keras-hub's QwenBackbone",
-                              {**_FIXED, "activation": "silu", "head_dim": 0,
-                               "rope_scaling": config.rope_scaling if config.rope_scaling
-                               in ("", "linear") else ""})
+                              {**_FIXED, "activation": "silu", "head_dim": 0})
     models = keras_hub.models
     backbone = models.QwenBackbone(
         vocabulary_size=config.vocab_size, num_layers=config.num_layers,
@@ -74,7 +63,8 @@ def write_keras_hub(model, tokenizer, directory):
         hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
         layer_norm_epsilon=config.layer_norm_epsilon,
         tie_word_embeddings=config.tie_word_embeddings,
-        **llama_layout.rope_keras_hub_fields(config, "rope_scaling_factor"))
+        **llama_layout.rope_keras_hub_fields(config, "rope_scaling_factor",
+                                             "keras-hub's QwenBackbone"))
     keras_tokenizer = llama_layout.keras_hub_tokenizer(tokenizer, None, models.QwenTokenizer)
     llama_layout.write_keras_hub_preset(backbone, llama_layout.llama_style_pairs, model,
                                         keras_tokenizer, models.QwenCausalLMPreprocessor,

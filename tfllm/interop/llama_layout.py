@@ -222,6 +222,24 @@ def keras_hub_length(directory):
     return DEFAULT_KERAS_HUB_LENGTH
 
 
+def config_from_keras_hub(backbone, length, **family_fields):
+    """The LlamaConfig of what keras-hub's Llama, Mistral and Qwen backbones share (a SiLU
+    gate, `rope_max_wavelength`), plus the family's own fields."""
+    fields = dict(
+        vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
+        num_layers=backbone.num_layers, num_heads=backbone.num_query_heads,
+        num_key_value_heads=backbone.num_key_value_heads,
+        intermediate_size=backbone.intermediate_dim, max_sequence_length=length,
+        layer_norm_epsilon=float(backbone.layer_norm_epsilon),
+        rope_theta=float(backbone.rope_max_wavelength), activation="silu", dropout=0.0)
+    return configs.LlamaConfig(**{**fields, **family_fields})
+
+
+def linear_rope(factor):
+    """The config fields of keras-hub's linear rotary factor (1: none)."""
+    return {} if factor == 1.0 else {"rope_scaling": "linear", "rope_scaling_factor": float(factor)}
+
+
 def model_from_pairs(config, backbone, pairs):
     """A LlamaCausalLM of `config` holding `backbone`'s weights; `pairs(theirs, model)`
     is the family's (keras-hub variable, tfllm variable[, changes]) list."""
@@ -316,8 +334,10 @@ def keras_hub_tokenizer(tokenizer, sentencepiece_class, byte_level_class=None):
         return sentencepiece_class(proto=f.read())
 
 
-def rope_keras_hub_fields(config, linear_name):
-    """keras-hub's names for the rotary settings (`linear_name`: its linear factor)."""
+def rope_keras_hub_fields(config, linear_name, target):
+    """keras-hub's names for the rotary settings (`linear_name`: its linear factor);
+    `target` (Mistral, Qwen) has no Llama 3 frequency scaling."""
+    check_fields(config, target, {"rope_scaling": ""} if config.rope_scaling == "llama3" else {})
     fields = {"rope_max_wavelength": config.rope_theta}
     if config.rope_scaling == "linear":
         fields[linear_name] = config.rope_scaling_factor

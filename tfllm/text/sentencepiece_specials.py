@@ -12,14 +12,13 @@ the ids in between. TensorFlow ops throughout, so exported graphs tokenize alike
 import re
 
 import keras_hub
-import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 
-def control_pieces(proto):
-    """{piece: id} of a model's control and unknown pieces (`<s>`, `</s>`, `<unk>`, ...)."""
-    processor = spm.SentencePieceProcessor(model_proto=proto)
+def control_pieces(processor):
+    """{piece: id} of a SentencePieceProcessor's control and unknown pieces (`<s>`, `</s>`,
+    `<unk>`, ...)."""
     return {processor.id_to_piece(i): i for i in range(processor.get_piece_size())
             if processor.is_control(i) or processor.is_unknown(i)}
 

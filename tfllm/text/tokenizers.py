@@ -58,7 +58,7 @@ class TextTokenizer:
             # Published models (Llama 2, Mistral, Gemma: a begin-of-text piece, which
             # tfllm's own recipe lacks) read their control pieces in text as the ids, as
             # their chat templates and Hugging Face's tokenizers expect.
-            specials = (sentencepiece_specials.control_pieces(proto)
+            specials = (sentencepiece_specials.control_pieces(processor)
                         if processor.bos_id() >= 0 else {})
             self.keras_tokenizer = sentencepiece_specials.SentencePieceWithSpecialTokens(
                 proto=proto, specials=specials)
